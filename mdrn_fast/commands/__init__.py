@@ -1,0 +1,1 @@
+"""Subcommands of ``mdrn-fast``; the module name is the command name."""

@@ -1,0 +1,48 @@
+"""Shared test helpers: dtype tolerances, devices, and a comparison that shows what differs."""
+from __future__ import annotations
+
+import torch
+
+from mdrn_fast.registry import unavailable_reason
+
+HAS_GPU = torch.cuda.is_available()
+# (atol, rtol) of a fused kernel against the float32/float64 reference
+TOLERANCES = {
+    torch.float64: (1e-10, 1e-8),
+    torch.float32: (1e-5, 1e-4),
+    torch.float16: (2e-3, 2e-3),
+    torch.bfloat16: (2e-2, 2e-2),
+}
+
+
+def device_for(backend: str) -> str:
+    """The device a backend's tests run on here: CUDA for cuda (and triton when a GPU is present)."""
+    if backend == "cuda" or (backend == "triton" and HAS_GPU):
+        return "cuda"
+    return "cpu"
+
+
+def require(backend: str):
+    """Skip the calling test, with the reason, when ``backend`` is not usable here."""
+    import pytest
+
+    reason = unavailable_reason(backend)
+    if reason is not None:
+        pytest.skip(f"backend {backend!r} unavailable: {reason}")
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float, name: str = "") -> None:
+    """torch.testing.assert_close, plus the first mismatching elements (NaN and Inf included)."""
+    assert actual.shape == expected.shape, f"{name}: shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    a, e = actual.detach().double().cpu(), expected.detach().double().cpu()
+    bad = ~torch.isclose(a, e, atol=atol, rtol=rtol, equal_nan=True)
+    if bad.any():
+        idx = bad.nonzero()[:5].tolist()
+        rows = [f"  at {i}: got {a[tuple(i)].item():.8g}, expected {e[tuple(i)].item():.8g}" for i in idx]
+        err = (a - e).abs().nan_to_num(float("inf")).max().item()
+        raise AssertionError(f"{name}: {int(bad.sum())} of {bad.numel()} elements differ "
+                             f"(max abs err {err:.3g}, atol {atol}, rtol {rtol}):\n" + "\n".join(rows))
+
+
+def max_abs_err(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    return (actual.detach().double().cpu() - expected.detach().double().cpu()).abs().max().item()
