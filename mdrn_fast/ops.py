@@ -102,6 +102,6 @@ def channel_attention(x: Tensor, f: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, 
 def add_noise(x: Tensor, sigma, seed: int | None = None, clip: bool = False, *, backend: str = "auto") -> Tensor:
     """x + sigma/255 * N(0, 1), seeded; sigma on the 0-255 scale, a number or one per sample."""
     checks.tensor("x", x)
-    if x.dim() == 0 or x.shape[0] == 0:
-        raise ValueError(f"x: expected a batch with at least one sample, got shape {tuple(x.shape)}")
+    if x.dim() == 0:
+        raise ValueError("x: expected a batch [N, ...], got a 0-D tensor")
     return lookup("add_noise", backend, x.device)(x, sigma, seed, clip)
