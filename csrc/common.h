@@ -1,7 +1,11 @@
-// Input checks shared by the CPU and CUDA kernels: errors name the argument and what was expected.
+// Shared by the CPU and CUDA sources: input checks whose errors name the argument, dtype dispatch,
+// and registration of one device-generic op for both dispatch keys.
 #pragma once
 #include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
 #include <c10/util/Exception.h>
+#include <torch/library.h>
 
 #define MDRN_CHECK_FLOAT(name, t)                                                              \
   TORCH_CHECK((t).is_floating_point(), name ": expected a floating tensor, got ", (t).scalar_type())
@@ -12,3 +16,19 @@
               (a).device());                                                                      \
   TORCH_CHECK((a).scalar_type() == (b).scalar_type(), b_name " has dtype ", (b).scalar_type(),      \
               " but " a_name " has ", (a).scalar_type())
+#define MDRN_CHECK_SHAPE(name, t, ...)                                                            \
+  TORCH_CHECK((t).sizes() == at::IntArrayRef({__VA_ARGS__}), name ": expected shape ",          \
+              at::IntArrayRef({__VA_ARGS__}), ", got ", (t).sizes())
+
+// float, double, half, bfloat16
+#define MDRN_DISPATCH(type, name, ...) \
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, type, name, __VA_ARGS__)
+
+// Ops are written once, device-generic, over the passes of passes.h; register them for both keys.
+#ifdef WITH_CUDA
+#define MDRN_IMPL(...)                               \
+  TORCH_LIBRARY_IMPL(mdrn_fast, CPU, m) { __VA_ARGS__ } \
+  TORCH_LIBRARY_IMPL(mdrn_fast, CUDA, m) { __VA_ARGS__ }
+#else
+#define MDRN_IMPL(...) TORCH_LIBRARY_IMPL(mdrn_fast, CPU, m) { __VA_ARGS__ }
+#endif

@@ -1,4 +1,4 @@
-"""bias_lrelu on the C++ extension (csrc/epilogue.cpp, csrc/cuda/epilogue.cu): fake impls and autograd."""
+"""bias_lrelu and add_residual on the C++ extension (csrc/epilogue.cpp, csrc/cuda/epilogue.cu)."""
 import torch
 
 from ..registry import register
@@ -30,7 +30,21 @@ def _bias_lrelu_backward(ctx, grad):
 torch.library.register_autograd("mdrn_fast::bias_lrelu", _bias_lrelu_backward, setup_context=_bias_lrelu_setup)
 
 
+@torch.library.register_fake("mdrn_fast::add_residual")
+def _add_residual_fake(t, r):
+    return torch.empty_like(t)
+
+
+torch.library.register_autograd("mdrn_fast::add_residual", lambda ctx, grad: (grad, grad))
+
+
 @register("bias_lrelu", "cpu")
 @register("bias_lrelu", "cuda")
 def bias_lrelu(t, bias, slope):
     return _ops.bias_lrelu(t, bias, float(slope))
+
+
+@register("add_residual", "cpu")
+@register("add_residual", "cuda")
+def add_residual(t, r):
+    return _ops.add_residual(t, r)

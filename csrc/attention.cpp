@@ -1,0 +1,139 @@
+// Channel attention with the local residual: out = x + f * a,  a = sigmoid(W2 relu(W1 p + c1) + c2),
+// p = mean_hw(f). One reduction pass (p), the tiny [N, C] MLP through ATen, one scale-add pass.
+// Backward: s = sum_hw(dout * f) (one reduction pass); da = s; dz2 = da a (1 - a); dW2 = dz2^T r;
+//   dc2 = sum_n dz2; dz1 = (dz2 W2) [z1 > 0]; dW1 = dz1^T p; dc1 = sum_n dz1; dp = dz1 W1;
+//   df = dout * a + dp / HW (one pass); dx = dout (no copy: returned by the Python autograd).
+// The forward returns p too, so that the backward recomputes the MLP from [N, C] values only.
+#include <ATen/Parallel.h>
+
+#include "common.h"
+#include "passes.h"
+
+namespace mdrn_fast {
+namespace cpu {
+
+// body(plane, begin, end) for every (n, c) plane of HW elements, in parallel
+template <typename F>
+static void plane_map(int64_t planes, int64_t HW, F body) {
+  at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) body(p, p * HW, (p + 1) * HW);
+  });
+}
+
+at::Tensor scale_add(const at::Tensor& x, const at::Tensor& f, const at::Tensor& a) {
+  at::Tensor out = at::empty_like(x);
+  const int64_t planes = x.size(0) * x.size(1), HW = x.numel() / planes;
+  MDRN_DISPATCH(x.scalar_type(), "scale_add_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t *xp = x.const_data_ptr<scalar_t>(), *fp = f.const_data_ptr<scalar_t>(),
+                   *ap = a.const_data_ptr<scalar_t>();
+    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    plane_map(planes, HW, [&](int64_t p, int64_t begin, int64_t end) {
+      const acc_t s = static_cast<acc_t>(ap[p]);
+      for (int64_t i = begin; i < end; ++i)
+        op[i] = static_cast<scalar_t>(static_cast<acc_t>(xp[i]) + static_cast<acc_t>(fp[i]) * s);
+    });
+  });
+  return out;
+}
+
+at::Tensor sum_product_hw(const at::Tensor& g, const at::Tensor& f) {
+  const int64_t planes = g.size(0) * g.size(1), HW = g.numel() / planes;
+  at::Tensor out = at::empty({g.size(0), g.size(1)}, g.options().dtype(at::toOpMathType(g.scalar_type())));
+  MDRN_DISPATCH(g.scalar_type(), "sum_product_hw_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t *gp = g.const_data_ptr<scalar_t>(), *fp = f.const_data_ptr<scalar_t>();
+    acc_t* op = out.mutable_data_ptr<acc_t>();
+    plane_map(planes, HW, [&](int64_t p, int64_t begin, int64_t end) {
+      acc_t acc = 0;
+      for (int64_t i = begin; i < end; ++i) acc += static_cast<acc_t>(gp[i]) * static_cast<acc_t>(fp[i]);
+      op[p] = acc;
+    });
+  });
+  return out;
+}
+
+at::Tensor scale_shift(const at::Tensor& g, const at::Tensor& a, const at::Tensor& d) {
+  at::Tensor out = at::empty_like(g);
+  const int64_t planes = g.size(0) * g.size(1), HW = g.numel() / planes;
+  MDRN_DISPATCH(g.scalar_type(), "scale_shift_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* gp = g.const_data_ptr<scalar_t>();
+    const acc_t *ap = a.const_data_ptr<acc_t>(), *dp = d.const_data_ptr<acc_t>();
+    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    plane_map(planes, HW, [&](int64_t p, int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) op[i] = static_cast<scalar_t>(static_cast<acc_t>(gp[i]) * ap[p] + dp[p]);
+    });
+  });
+  return out;
+}
+
+}  // namespace cpu
+
+static void check_attention(const at::Tensor& x, const at::Tensor& f, const at::Tensor& w1, const at::Tensor& b1,
+                            const at::Tensor& w2, const at::Tensor& b2) {
+  MDRN_CHECK_FLOAT("x", x);
+  MDRN_CHECK_DIM("x", x, 4);
+  TORCH_CHECK(x.numel() > 0, "x: expected a non-empty tensor, got shape ", x.sizes());
+  MDRN_CHECK_SAME("x", x, "f", f);
+  TORCH_CHECK(f.sizes() == x.sizes(), "f: expected shape ", x.sizes(), ", got ", f.sizes());
+  const int64_t C = x.size(1), r = w1.size(0);
+  MDRN_CHECK_SAME("x", x, "w1", w1);
+  MDRN_CHECK_SAME("x", x, "b1", b1);
+  MDRN_CHECK_SAME("x", x, "w2", w2);
+  MDRN_CHECK_SAME("x", x, "b2", b2);
+  MDRN_CHECK_SHAPE("w1", w1, r, C);
+  MDRN_CHECK_SHAPE("b1", b1, r);
+  MDRN_CHECK_SHAPE("w2", w2, C, r);
+  MDRN_CHECK_SHAPE("b2", b2, C);
+}
+
+// the [N, C] MLP in the accumulation dtype: returns (z1, a)
+static std::tuple<at::Tensor, at::Tensor> attention_mlp(const at::Tensor& pooled, const at::Tensor& w1,
+                                                        const at::Tensor& b1, const at::Tensor& w2,
+                                                        const at::Tensor& b2) {
+  const auto acc = at::toOpMathType(w1.scalar_type());
+  const at::Tensor z1 = at::addmm(b1.to(acc), pooled.to(acc), w1.to(acc).t());
+  const at::Tensor a = at::sigmoid(at::addmm(b2.to(acc), at::relu(z1), w2.to(acc).t()));
+  return {z1, a};
+}
+
+std::tuple<at::Tensor, at::Tensor> channel_attention(const at::Tensor& x_in, const at::Tensor& f_in,
+                                                     const at::Tensor& w1, const at::Tensor& b1,
+                                                     const at::Tensor& w2, const at::Tensor& b2) {
+  check_attention(x_in, f_in, w1, b1, w2, b2);
+  const at::Tensor x = x_in.contiguous(), f = f_in.contiguous();
+  const at::Tensor pooled = at::mean(f, {2, 3}, false, at::toOpMathType(f.scalar_type()));
+  const at::Tensor a = std::get<1>(attention_mlp(pooled, w1, b1, w2, b2));
+  return {MDRN_PASS(scale_add, x, x, f, a.to(x.scalar_type())), pooled};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> channel_attention_backward(
+    const at::Tensor& grad_in, const at::Tensor& f_in, const at::Tensor& pooled, const at::Tensor& w1,
+    const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2) {
+  check_attention(grad_in, f_in, w1, b1, w2, b2);
+  const at::Tensor g = grad_in.contiguous(), f = f_in.contiguous();
+  const auto acc = at::toOpMathType(w1.scalar_type());
+  const double hw = static_cast<double>(f.size(2) * f.size(3));
+  auto [z1, a] = attention_mlp(pooled, w1, b1, w2, b2);
+  const at::Tensor s = MDRN_PASS(sum_product_hw, g, g, f);
+  const at::Tensor dz2 = s * a * (1 - a);
+  const at::Tensor r = at::relu(z1);
+  const at::Tensor dz1 = at::mm(dz2, w2.to(acc)) * (z1 > 0);
+  const at::Tensor dp = at::mm(dz1, w1.to(acc));
+  const at::Tensor grad_f = MDRN_PASS(scale_shift, g, g, a.contiguous(), (dp / hw).contiguous());
+  const auto dt = w1.scalar_type();
+  return {grad_f, at::mm(dz1.t(), pooled.to(acc)).to(dt), dz1.sum(0).to(dt), at::mm(dz2.t(), r).to(dt),
+          dz2.sum(0).to(dt)};
+}
+
+TORCH_LIBRARY_FRAGMENT(mdrn_fast, m) {
+  m.def("channel_attention(Tensor x, Tensor f, Tensor w1, Tensor b1, Tensor w2, Tensor b2) -> (Tensor, Tensor)");
+  m.def("channel_attention_backward(Tensor grad, Tensor f, Tensor pooled, Tensor w1, Tensor b1, Tensor w2, "
+        "Tensor b2) -> (Tensor, Tensor, Tensor, Tensor, Tensor)");
+}
+
+MDRN_IMPL(m.impl("channel_attention", &channel_attention);
+          m.impl("channel_attention_backward", &channel_attention_backward);)
+
+}  // namespace mdrn_fast

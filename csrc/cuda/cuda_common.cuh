@@ -1,0 +1,39 @@
+// CUDA helpers shared by the .cu files: launch geometry, the current stream, a block reduction.
+// Include c10/cuda headers, not ATen/cuda/CUDAContext.h: that one pulls in cusparse.h and cublas_v2.h,
+// which a CUDA toolkit without the math libraries (as on the CI machine) lacks.
+#pragma once
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include "../common.h"
+
+namespace mdrn_fast {
+namespace cuda {
+
+constexpr int kThreads = 256;
+
+inline unsigned blocks_for(int64_t n) {
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, 1 << 20)));
+}
+
+inline cudaStream_t stream() { return c10::cuda::getCurrentCUDAStream(); }
+
+#define MDRN_GRID_LOOP(i, n) \
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+
+// Sum of `v` over the block (blockDim.x == kThreads); the result is valid in thread 0.
+template <typename acc_t>
+__device__ acc_t block_sum(acc_t v) {
+  __shared__ acc_t shared[kThreads];
+  shared[threadIdx.x] = v;
+  __syncthreads();
+  for (int stride = kThreads / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) shared[threadIdx.x] += shared[threadIdx.x + stride];
+    __syncthreads();
+  }
+  return shared[0];
+}
+
+}  // namespace cuda
+}  // namespace mdrn_fast

@@ -1,0 +1,71 @@
+// FUSE: out = conv1x1(concat(parts), W, b) with no concat buffer: W = [W_0 | W_1 | ...] by input channels,
+//   out = b + sum_i W_i @ parts_i   (vendor GEMMs accumulating into one output, NCHW throughout)
+// Backward: dparts_i = W_i^T dout (written straight into each part's gradient), dW_i = sum_n dout_n parts_i,n^T,
+//   db = sum over n, hw of dout.
+#include "common.h"
+
+namespace mdrn_fast {
+
+static void check_fuse(const std::vector<at::Tensor>& parts, const at::Tensor& w) {
+  TORCH_CHECK(!parts.empty(), "parts: expected at least one tensor");
+  int64_t channels = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const at::Tensor& p = parts[i];
+    MDRN_CHECK_FLOAT("parts[i]", p);
+    MDRN_CHECK_DIM("parts[i]", p, 4);
+    TORCH_CHECK(p.numel() > 0, "parts[", i, "]: expected a non-empty tensor, got shape ", p.sizes());
+    MDRN_CHECK_SAME("parts[0]", parts[0], "parts[i]", p);
+    TORCH_CHECK(p.size(0) == parts[0].size(0) && p.size(2) == parts[0].size(2) && p.size(3) == parts[0].size(3),
+                "parts[", i, "]: shape ", p.sizes(), " does not match parts[0] ", parts[0].sizes());
+    channels += p.size(1);
+  }
+  MDRN_CHECK_SAME("parts[0]", parts[0], "weight", w);
+  MDRN_CHECK_SHAPE("weight", w, w.size(0), channels, 1, 1);
+}
+
+at::Tensor fuse(at::TensorList parts_in, const at::Tensor& w, const at::Tensor& b) {
+  const std::vector<at::Tensor> parts = parts_in.vec();
+  check_fuse(parts, w);
+  MDRN_CHECK_SAME("weight", w, "bias", b);
+  MDRN_CHECK_SHAPE("bias", b, w.size(0));
+  const int64_t N = parts[0].size(0), H = parts[0].size(2), W = parts[0].size(3), Co = w.size(0);
+  const at::Tensor w2 = w.reshape({Co, -1});
+  at::Tensor out = b.view({1, Co, 1}).expand({N, Co, H * W}).contiguous();
+  int64_t offset = 0;
+  for (const at::Tensor& p : parts) {
+    const int64_t ci = p.size(1);
+    out.baddbmm_(w2.narrow(1, offset, ci).unsqueeze(0).expand({N, Co, ci}), p.contiguous().view({N, ci, H * W}));
+    offset += ci;
+  }
+  return out.view({N, Co, H, W});
+}
+
+std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor> fuse_backward(const at::Tensor& grad_in,
+                                                                          at::TensorList parts_in,
+                                                                          const at::Tensor& w) {
+  const std::vector<at::Tensor> parts = parts_in.vec();
+  check_fuse(parts, w);
+  MDRN_CHECK_SAME("parts[0]", parts[0], "grad", grad_in);
+  const int64_t N = parts[0].size(0), HW = parts[0].size(2) * parts[0].size(3), Co = w.size(0);
+  MDRN_CHECK_SHAPE("grad", grad_in, N, Co, parts[0].size(2), parts[0].size(3));
+  const at::Tensor g = grad_in.contiguous().view({N, Co, HW});
+  const at::Tensor w2 = w.reshape({Co, -1});
+  std::vector<at::Tensor> grad_parts, grad_w;
+  int64_t offset = 0;
+  for (const at::Tensor& p : parts) {
+    const int64_t ci = p.size(1);
+    grad_parts.push_back(at::matmul(w2.narrow(1, offset, ci).t(), g).view(p.sizes()));
+    grad_w.push_back(at::bmm(g, p.contiguous().view({N, ci, HW}).transpose(1, 2)).sum(0));
+    offset += ci;
+  }
+  return {grad_parts, at::cat(grad_w, 1).view_as(w), g.sum({0, 2})};
+}
+
+TORCH_LIBRARY_FRAGMENT(mdrn_fast, m) {
+  m.def("fuse(Tensor[] parts, Tensor weight, Tensor bias) -> Tensor");
+  m.def("fuse_backward(Tensor grad, Tensor[] parts, Tensor weight) -> (Tensor[], Tensor, Tensor)");
+}
+
+MDRN_IMPL(m.impl("fuse", &fuse); m.impl("fuse_backward", &fuse_backward);)
+
+}  // namespace mdrn_fast

@@ -1,0 +1,48 @@
+// The memory passes the fused ops are built from, one CPU and one CUDA implementation each.
+// An op (csrc/<family>.cpp) is written once around vendor GEMMs (at::baddbmm: oneDNN/MKL, cuBLAS)
+// and these passes; `MDRN_PASS(name, device_tensor, args...)` picks the device's implementation.
+// All tensors are NCHW-contiguous, viewed as [N, C, HW] where noted.
+#pragma once
+#include <ATen/ATen.h>
+
+namespace mdrn_fast {
+
+#define MDRN_DECLARE_PASSES(ns)                                                                             \
+  namespace ns {                                                                                            \
+  /* out = lrelu(t + bias[c]) */                                                                            \
+  at::Tensor bias_lrelu(const at::Tensor& t, const at::Tensor& bias, double slope);                         \
+  /* (g * lrelu'(out), sum over n, hw of it): the mask from the sign of the saved output */                 \
+  std::tuple<at::Tensor, at::Tensor> bias_lrelu_backward(const at::Tensor& grad, const at::Tensor& out,     \
+                                                         double slope);                                     \
+  /* x [N, C, H, W] -> patches [N, C*s*s, Ho*Wo]: row c*s*s + i*s + j holds x[c, ho*s+i, wo*s+j] */         \
+  at::Tensor patches(const at::Tensor& x, int64_t s);                                                       \
+  /* the adjoint: patches [N, C*s*s, Ho*Wo] -> [N, C, H, W], zero where no patch covers (H % s, W % s) */    \
+  at::Tensor patches_backward(const at::Tensor& p, int64_t s, int64_t H, int64_t W);                        \
+  /* y [N, C*s*s, h*w] -> pixel_shuffle(y + bias) [N, C, h*s, w*s] in one pass */                           \
+  at::Tensor shuffle_bias(const at::Tensor& y, const at::Tensor& bias, int64_t s, int64_t h, int64_t w);    \
+  /* the adjoint of pixel_shuffle, and the bias gradient, in one pass: g [N, C, h*s, w*s] -> */              \
+  /* ([N, C*s*s, h*w], [C*s*s]) */                                                                          \
+  std::tuple<at::Tensor, at::Tensor> unshuffle_sum(const at::Tensor& g, int64_t s);                         \
+  /* out = x + f * a[n, c] */                                                                               \
+  at::Tensor scale_add(const at::Tensor& x, const at::Tensor& f, const at::Tensor& a);                      \
+  /* [N, C] sums over HW of g * f */                                                                        \
+  at::Tensor sum_product_hw(const at::Tensor& g, const at::Tensor& f);                                      \
+  /* g * a[n, c] + d[n, c] */                                                                               \
+  at::Tensor scale_shift(const at::Tensor& g, const at::Tensor& a, const at::Tensor& d);                    \
+  /* x + std[n] * N(0, 1) from Philox4x32-10 keyed by seed, counter = element index / 4 */                  \
+  at::Tensor add_noise(const at::Tensor& x, const at::Tensor& std, int64_t seed, bool clip);                \
+  }
+
+MDRN_DECLARE_PASSES(cpu)
+#ifdef WITH_CUDA
+MDRN_DECLARE_PASSES(cuda)
+#define MDRN_PASS(name, like, ...) ((like).is_cuda() ? cuda::name(__VA_ARGS__) : cpu::name(__VA_ARGS__))
+#else
+[[noreturn]] inline void built_without_cuda() {
+  TORCH_CHECK(false, "mdrn_fast._C was built without CUDA kernels; rebuild with nvcc available (see README)");
+}
+#define MDRN_PASS(name, like, ...) \
+  ((like).is_cuda() ? (built_without_cuda(), cpu::name(__VA_ARGS__)) : cpu::name(__VA_ARGS__))
+#endif
+
+}  // namespace mdrn_fast

@@ -1,0 +1,31 @@
+"""add_noise on the C++ extension (csrc/noise.cpp, csrc/cuda/noise.cu): counter-based Philox, seeded."""
+import torch
+
+from ..reference import noise_std
+from ..registry import register
+
+_ops = torch.ops.mdrn_fast
+
+
+@torch.library.register_fake("mdrn_fast::add_noise")
+def _add_noise_fake(x, std, seed, clip):
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+
+def _backward(ctx, grad):
+    return grad, None, None, None  # identity in x; no gradient to std, seed or clip
+
+
+torch.library.register_autograd("mdrn_fast::add_noise", _backward, setup_context=lambda ctx, inputs, output: None)
+
+
+def draw_seed() -> int:
+    """A seed from torch's default generator, so that torch.manual_seed makes unseeded calls repeatable."""
+    return int(torch.randint(0, 2**62, (1,)).item())
+
+
+@register("add_noise", "cpu")
+@register("add_noise", "cuda")
+def add_noise(x, sigma, seed=None, clip=False):
+    std = noise_std(sigma, x).reshape(-1)
+    return _ops.add_noise(x, std, draw_seed() if seed is None else int(seed), bool(clip))
