@@ -1,0 +1,90 @@
+"""C++ extension specifics: opcheck of every op (schema, fake impl, autograd), float64 gradcheck on CPU,
+the CPU and CUDA noise streams agreeing, and TORCH_CHECK errors reaching the user."""
+import pytest
+import torch
+
+from helpers import HAS_GPU, require
+from mdrn_fast import ops
+from op_cases import OPS, leaves, make_case, prepare
+
+pytestmark = pytest.mark.usefixtures("_cpu_backend")
+
+
+@pytest.fixture
+def _cpu_backend():
+    require("cpu")
+
+
+DEVICES = ["cpu"] + (["cuda"] if HAS_GPU else [])
+_C_ARGS = {  # the C++ schemas take the reference arguments, minus defaults Python fills in
+    "bias_lrelu": lambda c: (c["t"], c["bias"], c["slope"]),
+    "add_residual": lambda c: (c["t"], c["r"]),
+    "degrade": lambda c: (c["x"], c["weight"], c["bias"], c["scale"], c["slope"]),
+    "reconstruct": lambda c: (c["h"], c["weight"], c["bias"], c["scale"]),
+    "fuse": lambda c: (c["parts"], c["weight"], c["bias"]),
+    "channel_attention": lambda c: (c["x"], c["f"], c["w1"], c["b1"], c["w2"], c["b2"]),
+}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("op", OPS)
+def test_opcheck(op, device):
+    case = prepare(make_case(op, (2, 8, 12, 16)), torch.float32, device)
+    torch.library.opcheck(getattr(torch.ops.mdrn_fast, op).default, _C_ARGS[op](case))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_opcheck_add_noise(device):
+    x = torch.rand(2, 3, 8, 8, device=device)
+    std = torch.tensor([0.1, 0.2], device=device)
+    torch.library.opcheck(torch.ops.mdrn_fast.add_noise.default, (x, std, 5, False),
+                          test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_static"))
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("scale", [2, 4])
+def test_gradcheck_float64(op, scale):
+    if scale == 4 and op not in ("degrade", "reconstruct"):
+        pytest.skip("scale only matters for degrade and reconstruct")
+    case = make_case(op, (2, 3, 8, 12), scale) if op in ("degrade", "reconstruct") else make_case(op, (2, 3, 4, 8))
+    args = prepare(case, torch.float64, "cpu")
+    names = [n for n, _ in leaves(args)]
+
+    def fn(*tensors):
+        kw = dict(args)
+        it = iter(tensors)
+        for k, v in kw.items():
+            if isinstance(v, list):
+                kw[k] = [next(it) for _ in v]
+            elif isinstance(v, torch.Tensor):
+                kw[k] = next(it)
+        return getattr(ops, op)(**kw, backend="cpu")
+
+    assert torch.autograd.gradcheck(fn, tuple(t for _, t in leaves(args))), names
+
+
+@pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU")
+def test_noise_streams_match_across_devices():
+    x = torch.rand(2, 3, 17, 9)
+    a = ops.add_noise(x, 25.0, seed=11, backend="cpu")
+    b = ops.add_noise(x.cuda(), 25.0, seed=11, backend="cuda").cpu()
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_torch_check_errors_reach_the_user():
+    f = torch.ops.mdrn_fast
+    with pytest.raises(RuntimeError, match=r"weight: expected shape \[4, 3, 2, 2\]"):
+        f.degrade(torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 3), torch.randn(4), 2, 0.2)
+    with pytest.raises(RuntimeError, match="bias has dtype Double but x has Float"):
+        f.degrade(torch.randn(1, 3, 8, 8), torch.randn(4, 3, 2, 2), torch.randn(4).double(), 2, 0.2)
+    with pytest.raises(RuntimeError, match="not a multiple of scale"):
+        f.reconstruct(torch.randn(1, 3, 8, 8), torch.randn(6, 3, 1, 1), torch.randn(6), 2)
+    with pytest.raises(RuntimeError, match=r"parts\[1\]: shape"):
+        f.fuse([torch.randn(1, 2, 4, 4), torch.randn(1, 2, 4, 5)], torch.randn(2, 4, 1, 1), torch.randn(2))
+    with pytest.raises(RuntimeError, match=r"w2: expected shape \[4, 1\]"):
+        f.channel_attention(*(torch.randn(1, 4, 3, 3),) * 2, torch.randn(1, 4), torch.randn(1), torch.randn(4, 2),
+                            torch.randn(4))
+    with pytest.raises(RuntimeError, match=r"std: expected shape \[2\]"):
+        f.add_noise(torch.rand(2, 1, 4, 4), torch.rand(3), 0, False)
+    with pytest.raises(RuntimeError, match="non-empty"):
+        f.degrade(torch.randn(0, 3, 8, 8), torch.randn(4, 3, 2, 2), torch.randn(4), 2, 0.2)
