@@ -25,9 +25,10 @@ at::Tensor scale_add(const at::Tensor& x, const at::Tensor& f, const at::Tensor&
   const int64_t planes = x.size(0) * x.size(1), HW = x.numel() / planes;
   MDRN_DISPATCH(x.scalar_type(), "scale_add_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    const scalar_t *xp = x.const_data_ptr<scalar_t>(), *fp = f.const_data_ptr<scalar_t>(),
-                   *ap = a.const_data_ptr<scalar_t>();
-    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    const scalar_t* __restrict__ xp = x.const_data_ptr<scalar_t>();
+    const scalar_t* __restrict__ fp = f.const_data_ptr<scalar_t>();
+    const scalar_t* __restrict__ ap = a.const_data_ptr<scalar_t>();
+    scalar_t* __restrict__ op = out.mutable_data_ptr<scalar_t>();
     plane_map(planes, HW, [&](int64_t p, int64_t begin, int64_t end) {
       const acc_t s = static_cast<acc_t>(ap[p]);
       for (int64_t i = begin; i < end; ++i)
@@ -58,9 +59,10 @@ at::Tensor scale_shift(const at::Tensor& g, const at::Tensor& a, const at::Tenso
   const int64_t planes = g.size(0) * g.size(1), HW = g.numel() / planes;
   MDRN_DISPATCH(g.scalar_type(), "scale_shift_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    const scalar_t* gp = g.const_data_ptr<scalar_t>();
-    const acc_t *ap = a.const_data_ptr<acc_t>(), *dp = d.const_data_ptr<acc_t>();
-    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    const scalar_t* __restrict__ gp = g.const_data_ptr<scalar_t>();
+    const acc_t* __restrict__ ap = a.const_data_ptr<acc_t>();
+    const acc_t* __restrict__ dp = d.const_data_ptr<acc_t>();
+    scalar_t* __restrict__ op = out.mutable_data_ptr<scalar_t>();
     plane_map(planes, HW, [&](int64_t p, int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) op[i] = static_cast<scalar_t>(static_cast<acc_t>(gp[i]) * ap[p] + dp[p]);
     });

@@ -32,3 +32,16 @@
 #else
 #define MDRN_IMPL(...) TORCH_LIBRARY_IMPL(mdrn_fast, CPU, m) { __VA_ARGS__ }
 #endif
+
+namespace mdrn_fast {
+// W [M, K] @ X[n] [K, L] for every n, written straight into [N, M, L] (at::matmul would compute the
+// transposed product and copy it back: one extra pass over the output).
+inline at::Tensor batched_mm(const at::Tensor& w, const at::Tensor& x) {
+  at::Tensor out = at::empty({x.size(0), w.size(0), x.size(2)}, x.options());
+  for (int64_t n = 0; n < x.size(0); ++n) {
+    at::Tensor out_n = out.select(0, n);
+    at::mm_out(out_n, w, x.select(0, n));
+  }
+  return out;
+}
+}  // namespace mdrn_fast

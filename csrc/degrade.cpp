@@ -71,7 +71,7 @@ at::Tensor degrade(const at::Tensor& x_in, const at::Tensor& w, const at::Tensor
   const at::Tensor x = x_in.contiguous();
   const int64_t N = x.size(0), Co = w.size(0), Ho = x.size(2) / s, Wo = x.size(3) / s;
   const at::Tensor p = MDRN_PASS(patches, x, x, s);
-  const at::Tensor pre = at::matmul(w.reshape({Co, -1}), p).view({N, Co, Ho, Wo});
+  const at::Tensor pre = batched_mm(w.reshape({Co, -1}), p).view({N, Co, Ho, Wo});
   return MDRN_PASS(bias_lrelu, x, pre, b.contiguous(), slope);
 }
 
@@ -87,7 +87,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> degrade_backward(const at::Tensor
   const at::Tensor dv = d.view({N, Co, -1});
   const at::Tensor p = MDRN_PASS(patches, x, x, s);
   const at::Tensor grad_w = at::bmm(dv, p.transpose(1, 2)).sum(0).view_as(w);
-  const at::Tensor dp = at::matmul(w.reshape({Co, -1}).t(), dv);
+  const at::Tensor dp = batched_mm(w.reshape({Co, -1}).t(), dv);
   const at::Tensor grad_x = MDRN_PASS(patches_backward, x, dp, s, x.size(2), x.size(3));
   return {grad_x, grad_w, grad_b};
 }

@@ -22,11 +22,19 @@ at::Tensor bias_lrelu(const at::Tensor& t, const at::Tensor& bias, double slope)
     at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         const acc_t b = static_cast<acc_t>(bp[p % C]);
-        const scalar_t* src = tp + p * HW;
-        scalar_t* dst = op + p * HW;
-        for (int64_t i = 0; i < HW; ++i) {
-          const acc_t v = static_cast<acc_t>(src[i]) + b;
-          dst[i] = static_cast<scalar_t>(v > 0 ? v : v * s);
+        const scalar_t* __restrict__ src = tp + p * HW;
+        scalar_t* __restrict__ dst = op + p * HW;
+        // branch-free so that it vectorizes: for 0 <= s <= 1, lrelu(v) = max(v, s v)
+        if (s <= 1) {
+          for (int64_t i = 0; i < HW; ++i) {
+            const acc_t v = static_cast<acc_t>(src[i]) + b;
+            dst[i] = static_cast<scalar_t>(std::max(v, v * s));
+          }
+        } else {
+          for (int64_t i = 0; i < HW; ++i) {
+            const acc_t v = static_cast<acc_t>(src[i]) + b;
+            dst[i] = static_cast<scalar_t>(std::min(v, v * s));
+          }
         }
       }
     });
@@ -50,9 +58,13 @@ std::tuple<at::Tensor, at::Tensor> bias_lrelu_backward(const at::Tensor& grad, c
     at::parallel_for(0, N * C, 1, [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         acc_t acc = 0;
-        for (int64_t i = p * HW; i < (p + 1) * HW; ++i) {
-          const acc_t g = static_cast<acc_t>(gp[i]) * (static_cast<acc_t>(op[i]) > 0 ? acc_t(1) : s);
-          gtp[i] = static_cast<scalar_t>(g);
+        const scalar_t* __restrict__ g_in = gp + p * HW;
+        const scalar_t* __restrict__ o_in = op + p * HW;
+        scalar_t* __restrict__ g_out = gtp + p * HW;
+        for (int64_t i = 0; i < HW; ++i) {  // branch-free: the mask as a 0/1 factor
+          const acc_t positive = static_cast<acc_t>(static_cast<acc_t>(o_in[i]) > 0);
+          const acc_t g = static_cast<acc_t>(g_in[i]) * (s + (1 - s) * positive);
+          g_out[i] = static_cast<scalar_t>(g);
           acc += g;
         }
         partial[p] = acc;

@@ -54,7 +54,7 @@ std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor> fuse_backward(const 
   int64_t offset = 0;
   for (const at::Tensor& p : parts) {
     const int64_t ci = p.size(1);
-    grad_parts.push_back(at::matmul(w2.narrow(1, offset, ci).t(), g).view(p.sizes()));
+    grad_parts.push_back(batched_mm(w2.narrow(1, offset, ci).t(), g).view(p.sizes()));
     grad_w.push_back(at::bmm(g, p.contiguous().view({N, ci, HW}).transpose(1, 2)).sum(0));
     offset += ci;
   }

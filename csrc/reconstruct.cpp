@@ -22,11 +22,12 @@ at::Tensor shuffle_bias(const at::Tensor& y, const at::Tensor& bias, int64_t s, 
     at::parallel_for(0, N * C * Ho, 1, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {  // r = (n, c, output row)
         const int64_t row = r % Ho, nc = r / Ho, c = nc % C, hh = row / s, i = row % s;
-        scalar_t* dst = op + r * Wo;
-        for (int64_t col = 0; col < Wo; ++col) {
-          const int64_t k = (c * s + i) * s + col % s;  // channel of Y feeding this pixel
-          const int64_t src = ((nc - c) * s * s + k) * h * w + hh * w + col / s;
-          dst[col] = static_cast<scalar_t>(static_cast<acc_t>(yp[src]) + static_cast<acc_t>(bp[k]));
+        for (int64_t j = 0; j < s; ++j) {  // output columns j, j + s, ... come from one channel of Y
+          const int64_t k = (c * s + i) * s + j;
+          const scalar_t* src = yp + ((nc - c) * s * s + k) * h * w + hh * w;
+          const acc_t b = static_cast<acc_t>(bp[k]);
+          scalar_t* dst = op + r * Wo + j;
+          for (int64_t ww = 0; ww < w; ++ww) dst[ww * s] = static_cast<scalar_t>(static_cast<acc_t>(src[ww]) + b);
         }
       }
     });
@@ -86,7 +87,7 @@ at::Tensor reconstruct(const at::Tensor& h_in, const at::Tensor& w, const at::Te
   MDRN_CHECK_SHAPE("bias", b, w.size(0));
   const at::Tensor h = h_in.contiguous();
   const int64_t N = h.size(0), hh = h.size(2), ww = h.size(3);
-  const at::Tensor y = at::matmul(w.reshape({w.size(0), -1}), h.view({N, h.size(1), hh * ww}));
+  const at::Tensor y = batched_mm(w.reshape({w.size(0), -1}), h.view({N, h.size(1), hh * ww}));
   return MDRN_PASS(shuffle_bias, h, y, b.contiguous(), s, hh, ww);
 }
 
@@ -100,7 +101,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> reconstruct_backward(const at::Te
   auto [gu, grad_b] = MDRN_PASS(unshuffle_sum, h, grad.contiguous(), s);
   const at::Tensor w2 = w.reshape({w.size(0), Ci});
   const at::Tensor hv = h.view({N, Ci, -1});
-  const at::Tensor grad_h = at::matmul(w2.t(), gu).view_as(h);
+  const at::Tensor grad_h = batched_mm(w2.t(), gu).view_as(h);
   const at::Tensor grad_w = at::bmm(gu, hv.transpose(1, 2)).sum(0).view_as(w);
   return {grad_h, grad_w, grad_b};
 }
