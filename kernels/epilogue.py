@@ -1,0 +1,114 @@
+"""Epilogues in Triton: bias + LeakyReLU (forward, and a backward that reduces the bias gradient in the same
+pass) and the residual add. Also the LeakyReLU backward used by degrade."""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from mdrn_fast.registry import register
+
+BLOCK = 1024
+
+
+@triton.jit
+def _bias_lrelu_forward_kernel(t_ptr, bias_ptr, out_ptr, HW, C, slope, BLOCK: tl.constexpr):
+    """out = lrelu(t + bias[c]) over one (n, c) plane [HW] per program row."""
+    plane, blk = tl.program_id(0), tl.program_id(1)
+    offs = blk * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < HW
+    v = tl.load(t_ptr + plane * HW + offs, mask=mask, other=0.0).to(tl.float32)
+    v += tl.load(bias_ptr + plane % C).to(tl.float32)
+    tl.store(out_ptr + plane * HW + offs, tl.where(v > 0, v, v * slope).to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _bias_lrelu_backward_kernel(grad_ptr, out_ptr, grad_t_ptr, partial_ptr, HW, slope, BLOCK: tl.constexpr):
+    """g_t = grad * (out > 0 ? 1 : slope): the mask from the sign of the saved output (same sign as t + b for
+    slope >= 0); partial[plane, blk] = sum of g_t over this block, summed to the bias gradient afterwards."""
+    plane, blk = tl.program_id(0), tl.program_id(1)
+    offs = blk * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < HW
+    g = tl.load(grad_ptr + plane * HW + offs, mask=mask, other=0.0).to(tl.float32)
+    o = tl.load(out_ptr + plane * HW + offs, mask=mask, other=0.0).to(tl.float32)
+    g = tl.where(o > 0, g, g * slope)
+    tl.store(grad_t_ptr + plane * HW + offs, g.to(grad_t_ptr.dtype.element_ty), mask=mask)
+    tl.store(partial_ptr + plane * tl.num_programs(1) + blk, tl.sum(g, axis=0))
+
+
+@triton.jit
+def _add_kernel(a_ptr, b_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    a = tl.load(a_ptr + offs, mask=mask, other=0.0)
+    b = tl.load(b_ptr + offs, mask=mask, other=0.0)
+    tl.store(out_ptr + offs, a + b, mask=mask)
+
+
+def bias_lrelu_forward(t: torch.Tensor, bias: torch.Tensor, slope: float) -> torch.Tensor:
+    t = t.contiguous()
+    N, C, H, W = t.shape
+    out = torch.empty_like(t)
+    _bias_lrelu_forward_kernel[(N * C, triton.cdiv(H * W, BLOCK))](t, bias.contiguous(), out, H * W, C, slope,
+                                                                    BLOCK=BLOCK)
+    return out
+
+
+def lrelu_backward(grad: torch.Tensor, out: torch.Tensor, slope: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(dL/d(t + b), dL/db) from the upstream gradient and the saved output."""
+    grad, out = grad.contiguous(), out.contiguous()
+    N, C, H, W = grad.shape
+    blocks = triton.cdiv(H * W, BLOCK)
+    grad_t = torch.empty_like(grad)
+    partial = torch.empty(N * C, blocks, device=grad.device, dtype=torch.float32)
+    _bias_lrelu_backward_kernel[(N * C, blocks)](grad, out, grad_t, partial, H * W, slope, BLOCK=BLOCK)
+    return grad_t, partial.view(N, C, blocks).sum((0, 2)).to(grad.dtype)
+
+
+@torch.library.custom_op("mdrn_fast_triton::bias_lrelu", mutates_args=())
+def _bias_lrelu(t: torch.Tensor, bias: torch.Tensor, slope: float) -> torch.Tensor:
+    return bias_lrelu_forward(t, bias, slope)
+
+
+@_bias_lrelu.register_fake
+def _(t, bias, slope):
+    return torch.empty_like(t, memory_format=torch.contiguous_format)
+
+
+def _bias_lrelu_setup(ctx, inputs, output):
+    ctx.save_for_backward(output)
+    ctx.slope = inputs[2]
+
+
+def _bias_lrelu_backward(ctx, grad):
+    (out,) = ctx.saved_tensors
+    return *lrelu_backward(grad, out, ctx.slope), None
+
+
+_bias_lrelu.register_autograd(_bias_lrelu_backward, setup_context=_bias_lrelu_setup)
+
+
+@torch.library.custom_op("mdrn_fast_triton::add_residual", mutates_args=())
+def _add_residual(t: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    t, r = t.contiguous(), r.contiguous()
+    out = torch.empty_like(t)
+    _add_kernel[(triton.cdiv(t.numel(), BLOCK),)](t, r, out, t.numel(), BLOCK=BLOCK)
+    return out
+
+
+@_add_residual.register_fake
+def _(t, r):
+    return torch.empty_like(t, memory_format=torch.contiguous_format)
+
+
+_add_residual.register_autograd(lambda ctx, grad: (grad, grad))
+
+
+@register("bias_lrelu", "triton")
+def bias_lrelu(t, bias, slope):
+    return _bias_lrelu(t, bias, float(slope))
+
+
+@register("add_residual", "triton")
+def add_residual(t, r):
+    return _add_residual(t, r)
