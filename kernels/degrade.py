@@ -27,6 +27,24 @@ def _(x, weight, bias, scale, slope):
     return x.new_empty(x.shape[0], weight.shape[0], x.shape[2] // scale, x.shape[3] // scale)
 
 
+@torch.library.custom_op("mdrn_fast_triton::degrade_backward", mutates_args=())
+def _degrade_backward(grad: torch.Tensor, out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, s: int,
+                      slope: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    x = x.contiguous()
+    d, grad_b = lrelu_backward(grad, out, slope)
+    covered = x.shape[2] % s == 0 and x.shape[3] % s == 0
+    grad_x = torch.empty_like(x) if covered else torch.zeros_like(x)  # rows/cols past the last patch get 0
+    gemm(weight.reshape(weight.shape[0], -1).t(), d, 1, grad_x, s)
+    grad_w, _ = weight_grad(d, 1, x, s)
+    return grad_x, grad_w.view_as(weight), grad_b
+
+
+@_degrade_backward.register_fake
+def _(grad, out, x, weight, s, slope):
+    return (torch.empty_like(x, memory_format=torch.contiguous_format), torch.empty_like(weight),
+            weight.new_empty(weight.shape[0]))
+
+
 def _setup(ctx, inputs, output):
     x, weight, _, scale, slope = inputs
     ctx.save_for_backward(output, x, weight)
@@ -35,14 +53,7 @@ def _setup(ctx, inputs, output):
 
 def _backward(ctx, grad):
     out, x, weight = ctx.saved_tensors
-    s = ctx.scale
-    x = x.contiguous()
-    d, grad_b = lrelu_backward(grad, out, ctx.slope)
-    covered = x.shape[2] % s == 0 and x.shape[3] % s == 0
-    grad_x = torch.empty_like(x) if covered else torch.zeros_like(x)  # rows/cols past the last patch get 0
-    gemm(weight.reshape(weight.shape[0], -1).t(), d, 1, grad_x, s)
-    grad_w, _ = weight_grad(d, 1, x, s)
-    return grad_x, grad_w.view_as(weight), grad_b, None, None
+    return *_degrade_backward(grad, out, x, weight, ctx.scale, ctx.slope), None, None
 
 
 _degrade.register_autograd(_backward, setup_context=_setup)

@@ -75,6 +75,17 @@ def _(t, bias, slope):
     return torch.empty_like(t, memory_format=torch.contiguous_format)
 
 
+# Backward ops are custom ops too, so that torch.compile traces them as opaque calls with fake shapes.
+@torch.library.custom_op("mdrn_fast_triton::bias_lrelu_backward", mutates_args=())
+def _bias_lrelu_bwd(grad: torch.Tensor, out: torch.Tensor, slope: float) -> tuple[torch.Tensor, torch.Tensor]:
+    return lrelu_backward(grad, out, slope)
+
+
+@_bias_lrelu_bwd.register_fake
+def _(grad, out, slope):
+    return torch.empty_like(grad, memory_format=torch.contiguous_format), grad.new_empty(grad.shape[1])
+
+
 def _bias_lrelu_setup(ctx, inputs, output):
     ctx.save_for_backward(output)
     ctx.slope = inputs[2]
@@ -82,7 +93,7 @@ def _bias_lrelu_setup(ctx, inputs, output):
 
 def _bias_lrelu_backward(ctx, grad):
     (out,) = ctx.saved_tensors
-    return *lrelu_backward(grad, out, ctx.slope), None
+    return *_bias_lrelu_bwd(grad, out, ctx.slope), None
 
 
 _bias_lrelu.register_autograd(_bias_lrelu_backward, setup_context=_bias_lrelu_setup)

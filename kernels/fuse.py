@@ -33,13 +33,9 @@ def _(parts, weight, bias):
     return p.new_empty(p.shape[0], weight.shape[0], p.shape[2], p.shape[3])
 
 
-def _setup(ctx, inputs, output):
-    parts, weight, _ = inputs
-    ctx.save_for_backward(weight, *parts)
-
-
-def _backward(ctx, grad):
-    weight, *parts = ctx.saved_tensors
+@torch.library.custom_op("mdrn_fast_triton::fuse_backward", mutates_args=())
+def _fuse_backward(grad: torch.Tensor, parts: List[torch.Tensor],
+                   weight: torch.Tensor) -> tuple[List[torch.Tensor], torch.Tensor, torch.Tensor]:
     grad = grad.contiguous()
     w2 = weight.reshape(weight.shape[0], -1)
     grad_parts, grad_w, grad_b, offset = [], [], None, 0
@@ -51,6 +47,23 @@ def _backward(ctx, grad):
         grad_b = rows if i == 0 else grad_b
         offset += ci
     return grad_parts, torch.cat(grad_w, 1).view_as(weight), grad_b
+
+
+@_fuse_backward.register_fake
+def _(grad, parts, weight):
+    return ([torch.empty_like(p, memory_format=torch.contiguous_format) for p in parts], torch.empty_like(weight),
+            weight.new_empty(weight.shape[0]))
+
+
+def _setup(ctx, inputs, output):
+    parts, weight, _ = inputs
+    ctx.save_for_backward(weight, *parts)
+
+
+def _backward(ctx, grad):
+    weight, *parts = ctx.saved_tensors
+    grad_parts, grad_w, grad_b = _fuse_backward(grad, parts, weight)
+    return list(grad_parts), grad_w, grad_b
 
 
 _fuse.register_autograd(_backward, setup_context=_setup)

@@ -24,6 +24,21 @@ def _(h, weight, bias, scale):
     return h.new_empty(h.shape[0], weight.shape[0] // (scale * scale), h.shape[2] * scale, h.shape[3] * scale)
 
 
+@torch.library.custom_op("mdrn_fast_triton::reconstruct_backward", mutates_args=())
+def _reconstruct_backward(grad: torch.Tensor, h: torch.Tensor, weight: torch.Tensor,
+                          s: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    h, grad = h.contiguous(), grad.contiguous()
+    grad_h = gemm(weight.reshape(weight.shape[0], -1).t(), grad, s, torch.empty_like(h), 1)
+    grad_w, grad_b = weight_grad(grad, s, h, 1, rowsum=True)
+    return grad_h, grad_w.view_as(weight), grad_b
+
+
+@_reconstruct_backward.register_fake
+def _(grad, h, weight, s):
+    return (torch.empty_like(h, memory_format=torch.contiguous_format), torch.empty_like(weight),
+            weight.new_empty(weight.shape[0]))
+
+
 def _setup(ctx, inputs, output):
     h, weight, _, scale = inputs
     ctx.save_for_backward(h, weight)
@@ -32,11 +47,7 @@ def _setup(ctx, inputs, output):
 
 def _backward(ctx, grad):
     h, weight = ctx.saved_tensors
-    s = ctx.scale
-    h, grad = h.contiguous(), grad.contiguous()
-    grad_h = gemm(weight.reshape(weight.shape[0], -1).t(), grad, s, torch.empty_like(h), 1)
-    grad_w, grad_b = weight_grad(grad, s, h, 1, rowsum=True)
-    return grad_h, grad_w.view_as(weight), grad_b, None
+    return *_reconstruct_backward(grad, h, weight, ctx.scale), None
 
 
 _reconstruct.register_autograd(_backward, setup_context=_setup)

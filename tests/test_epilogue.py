@@ -5,7 +5,7 @@ import torch
 from helpers import TOLERANCES, assert_close, device_for, require
 from mdrn_fast import ops, reference
 
-BACKENDS = ["cpu", "cuda"]
+BACKENDS = ["cpu", "cuda", "triton"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

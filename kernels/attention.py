@@ -1,0 +1,121 @@
+"""Channel attention in Triton: out = x + f * a, a = sigmoid(W2 relu(W1 mean_hw(f) + c1) + c2).
+
+Forward: one reduction kernel (mean over HW per (n, c) plane), the tiny [N, C] MLP in torch (N*C values:
+a kernel would not pay), one scale-add-residual kernel. Backward: s = sum_hw(dout * f) by the reduction
+kernel; the MLP's gradient on [N, C] in torch; df = dout * a + (dL/dmean) / HW by the scale-shift kernel;
+dx = dout (the identity: no copy).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+import triton
+import triton.language as tl
+
+from mdrn_fast.registry import register
+
+BLOCK = 1024
+
+
+@triton.jit
+def _plane_sum_kernel(a_ptr, b_ptr, out_ptr, HW, PRODUCT: tl.constexpr, BLOCK: tl.constexpr):
+    """out[plane] = sum over the plane's HW of a (or of a * b when PRODUCT), fp32 accumulation."""
+    plane = tl.program_id(0)
+    acc = tl.zeros((BLOCK,), dtype=tl.float32)
+    for start in range(0, HW, BLOCK):
+        offs = start + tl.arange(0, BLOCK)
+        mask = offs < HW
+        v = tl.load(a_ptr + plane * HW + offs, mask=mask, other=0.0).to(tl.float32)
+        if PRODUCT:
+            v *= tl.load(b_ptr + plane * HW + offs, mask=mask, other=0.0).to(tl.float32)
+        acc += v
+    tl.store(out_ptr + plane, tl.sum(acc, axis=0))
+
+
+@triton.jit
+def _scale_add_kernel(f_ptr, a_ptr, x_ptr, d_ptr, out_ptr, HW, HAS_X: tl.constexpr, HAS_D: tl.constexpr,
+                      BLOCK: tl.constexpr):
+    """out = f * a[plane] (+ x) (+ d[plane]): the attention store (x + f a) and its backward (g a + d)."""
+    plane, blk = tl.program_id(0), tl.program_id(1)
+    offs = blk * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < HW
+    v = tl.load(f_ptr + plane * HW + offs, mask=mask, other=0.0).to(tl.float32) * tl.load(a_ptr + plane)
+    if HAS_X:
+        v += tl.load(x_ptr + plane * HW + offs, mask=mask, other=0.0).to(tl.float32)
+    if HAS_D:
+        v += tl.load(d_ptr + plane)
+    tl.store(out_ptr + plane * HW + offs, v.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+def plane_sums(a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    N, C, H, W = a.shape
+    out = torch.empty(N, C, device=a.device, dtype=torch.float32)
+    _plane_sum_kernel[(N * C,)](a, b if b is not None else a, out, H * W, PRODUCT=b is not None, BLOCK=BLOCK)
+    return out
+
+
+def scale_add(f: torch.Tensor, a: torch.Tensor, x: torch.Tensor | None = None, d: torch.Tensor | None = None):
+    N, C, H, W = f.shape
+    out = torch.empty_like(f)
+    _scale_add_kernel[(N * C, triton.cdiv(H * W, BLOCK))](
+        f, a.contiguous(), x if x is not None else f, d.contiguous() if d is not None else a, out, H * W,
+        HAS_X=x is not None, HAS_D=d is not None, BLOCK=BLOCK)
+    return out
+
+
+def _mlp(pooled, w1, b1, w2, b2):
+    z1 = F.linear(pooled, w1.float(), b1.float())
+    return z1, torch.sigmoid(F.linear(F.relu(z1), w2.float(), b2.float()))
+
+
+@torch.library.custom_op("mdrn_fast_triton::channel_attention", mutates_args=())
+def _attention(x: torch.Tensor, f: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor,
+               b2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    x, f = x.contiguous(), f.contiguous()
+    pooled = plane_sums(f) / (f.shape[2] * f.shape[3])
+    _, a = _mlp(pooled, w1, b1, w2, b2)
+    return scale_add(f, a, x=x), pooled
+
+
+@_attention.register_fake
+def _(x, f, w1, b1, w2, b2):
+    return torch.empty_like(x, memory_format=torch.contiguous_format), x.new_empty(x.shape[:2], dtype=torch.float32)
+
+
+@torch.library.custom_op("mdrn_fast_triton::channel_attention_backward", mutates_args=())
+def _attention_backward(grad: torch.Tensor, f: torch.Tensor, pooled: torch.Tensor, w1: torch.Tensor,
+                        b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
+                                                                                       torch.Tensor, torch.Tensor,
+                                                                                       torch.Tensor]:
+    grad, f = grad.contiguous(), f.contiguous()
+    z1, a = _mlp(pooled, w1, b1, w2, b2)
+    dz2 = plane_sums(grad, f) * a * (1 - a)
+    dz1 = (dz2 @ w2.float()) * (z1 > 0)
+    grad_f = scale_add(grad, a, d=(dz1 @ w1.float()) / (f.shape[2] * f.shape[3]))
+    dt = w1.dtype
+    return (grad_f, (dz1.t() @ pooled).to(dt), dz1.sum(0).to(dt), (dz2.t() @ F.relu(z1)).to(dt),
+            dz2.sum(0).to(dt))
+
+
+@_attention_backward.register_fake
+def _(grad, f, pooled, w1, b1, w2, b2):
+    return (torch.empty_like(f, memory_format=torch.contiguous_format), torch.empty_like(w1), torch.empty_like(b1),
+            torch.empty_like(w2), torch.empty_like(b2))
+
+
+def _setup(ctx, inputs, output):
+    _, f, w1, b1, w2, b2 = inputs
+    ctx.save_for_backward(f, output[1], w1, b1, w2, b2)
+
+
+def _backward(ctx, grad, _grad_pooled):
+    f, pooled, w1, b1, w2, b2 = ctx.saved_tensors
+    return grad, *_attention_backward(grad, f, pooled, w1, b1, w2, b2)  # dx = dout: no copy
+
+
+_attention.register_autograd(_backward, setup_context=_setup)
+
+
+@register("channel_attention", "triton")
+def channel_attention(x, f, w1, b1, w2, b2):
+    return _attention(x, f, w1, b1, w2, b2)[0]
