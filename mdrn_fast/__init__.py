@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "distill": "mdrn_fast.distill",
     "denoise": "mdrn_fast.inference",
-    "pretrained": "mdrn_fast.pretrained",
+    "pretrained": "mdrn_fast.catalog",
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import torch
 from torch import Tensor
 
 from . import checks, reference
@@ -17,10 +18,21 @@ for _op in OPS:
     register(_op, "torch")(getattr(reference, _op))
 
 
+def _amp(*tensors):
+    """Under torch.autocast, run in the autocast dtype (the fused kernels take one dtype for all inputs)."""
+    first = tensors[0][0] if isinstance(tensors[0], list) else tensors[0]
+    kind = first.device.type
+    if not torch.is_autocast_enabled(kind):
+        return tensors
+    dt = torch.get_autocast_dtype(kind)
+    return tuple([p.to(dt) for p in t] if isinstance(t, list) else t.to(dt) for t in tensors)
+
+
 def bias_lrelu(t: Tensor, bias: Tensor, slope: float = reference.LEAKY_SLOPE, *, backend: str = "auto") -> Tensor:
     """lrelu(t + bias): the epilogue of a bias-free conv."""
     checks.tensor("t", t, 4)
     checks.tensor("bias", bias, 1)
+    t, bias = _amp(t, bias)
     checks.shape("bias", bias, (t.shape[1],))
     checks.same([("t", t), ("bias", bias)])
     return lookup("bias_lrelu", backend, t.device)(t, bias, slope)
@@ -30,6 +42,7 @@ def add_residual(t: Tensor, r: Tensor, *, backend: str = "auto") -> Tensor:
     """t + r: the residual epilogue."""
     checks.tensor("t", t)
     checks.tensor("r", r)
+    t, r = _amp(t, r)
     checks.shape("r", r, t.shape)
     checks.same([("t", t), ("r", r)])
     return lookup("add_residual", backend, t.device)(t, r)
@@ -42,6 +55,7 @@ def degrade(x: Tensor, weight: Tensor, bias: Tensor, scale: int, slope: float = 
     checks.tensor("x", x, 4)
     checks.tensor("weight", weight, 4)
     checks.tensor("bias", bias, 1)
+    x, weight, bias = _amp(x, weight, bias)
     checks.shape("weight", weight, (weight.shape[0], x.shape[1], scale, scale))
     checks.shape("bias", bias, (weight.shape[0],))
     if x.shape[2] < scale or x.shape[3] < scale:
@@ -56,6 +70,7 @@ def reconstruct(h: Tensor, weight: Tensor, bias: Tensor, scale: int, *, backend:
     checks.tensor("h", h, 4)
     checks.tensor("weight", weight, 4)
     checks.tensor("bias", bias, 1)
+    h, weight, bias = _amp(h, weight, bias)
     if weight.shape[0] % (scale * scale):
         raise ValueError(f"weight: output channels {weight.shape[0]} are not a multiple of scale**2 = {scale * scale}")
     checks.shape("weight", weight, (weight.shape[0], h.shape[1], 1, 1))
@@ -76,6 +91,7 @@ def fuse(parts: Sequence[Tensor], weight: Tensor, bias: Tensor, *, backend: str 
                              "in batch and spatial size")
     checks.tensor("weight", weight, 4)
     checks.tensor("bias", bias, 1)
+    parts, weight, bias = _amp(parts, weight, bias)
     checks.shape("weight", weight, (weight.shape[0], sum(p.shape[1] for p in parts), 1, 1))
     checks.shape("bias", bias, (weight.shape[0],))
     checks.same([(f"parts[{i}]", p) for i, p in enumerate(parts)] + [("weight", weight), ("bias", bias)])
@@ -95,6 +111,7 @@ def channel_attention(x: Tensor, f: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, 
     checks.shape("b1", checks.tensor("b1", b1, 1), (r,))
     checks.shape("w2", checks.tensor("w2", w2, 2), (c, r))
     checks.shape("b2", checks.tensor("b2", b2, 1), (c,))
+    x, f, w1, b1, w2, b2 = _amp(x, f, w1, b1, w2, b2)
     checks.same([("x", x), ("f", f), ("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2)])
     return lookup("channel_attention", backend, x.device)(x, f, w1, b1, w2, b2)
 

@@ -1,0 +1,174 @@
+"""The training loop: Adam, cosine or multistep schedule, L1 (or an HMDS objective), AMP on GPU, periodic
+validation PSNR, atomic checkpoints, exact resume, DistributedDataParallel under torchrun, safetensors export."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from . import ops
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import PatchDataset, StepSampler, batch_sigmas, parse_sigma
+from .evaluate import evaluate, summary
+from .models import mdrn
+from .paths import dataset
+from .weights_file import save_weights
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "mdrn-base"
+    color: bool = False
+    sigma: str = "25"  # a number, or a blind range "0-55"
+    train_set: str = "Train400"
+    val_set: str = "Set12"
+    val_images: int = 4  # first N images of val_set (0: no validation)
+    data: str | None = None  # data root; default $MDRN_FAST_DATA or ../shared/data
+    patch: int = 64
+    batch: int = 16
+    steps: int = 1000
+    lr: float = 1e-3
+    schedule: str = "cosine"  # or "multistep" (x0.5 at 50%, 75%, 90% of the steps)
+    seed: int = 0
+    backend: str = "auto"
+    device: str = "auto"
+    amp: str = "bf16"  # bf16 | fp16 | off; CUDA only
+    workers: int = 2
+    out: str = "runs/mdrn"
+    val_every: int = 500
+    ckpt_every: int = 200
+    log_every: int = 10
+    overrides: dict = field(default_factory=dict)  # extra MDRN arguments, e.g. {"channels": 8, "blocks": 2}
+
+
+class Reconstruction(nn.Module):
+    """The plain objective: L1(model(noisy), clean)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.student = model
+
+    def forward(self, clean, noisy, sigma):
+        loss = F.l1_loss(self.student(noisy), clean)
+        return loss, {"l1": float(loss.detach())}
+
+
+def _device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(spec)
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _scheduler(opt, cfg: TrainConfig):
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, cfg.steps) / cfg.steps)))
+    if cfg.schedule == "multistep":
+        marks = [int(cfg.steps * f) for f in (0.5, 0.75, 0.9)]
+        return torch.optim.lr_scheduler.MultiStepLR(opt, marks, gamma=0.5)
+    raise ValueError(f"schedule: expected cosine or multistep, got {cfg.schedule!r}")
+
+
+def build_model(cfg: TrainConfig):
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every run
+    return mdrn(cfg.preset, in_channels=3 if cfg.color else 1, backend=cfg.backend, **cfg.overrides)
+
+
+def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None = None,
+        stop_after: int | None = None) -> dict:
+    """Train; returns {"step", "losses" (per step, this process), "val_psnr", "weights" (path), "model"}.
+    ``stop_after`` ends the run early at that step (after checkpointing), as an interruption would."""
+    rank, world = _distributed()
+    device = _device(cfg.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    parse_sigma(cfg.sigma)
+    objective = (objective or Reconstruction(build_model(cfg))).to(device)
+    model = objective.student
+    params = [p for p in objective.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    sched = _scheduler(opt, cfg)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start, losses = 0, []
+    if resume:
+        state = load_checkpoint(resume, map_location=device)
+        objective.load_state_dict(state["objective"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start = int(state["step"])
+    wrapped = nn.parallel.DistributedDataParallel(objective) if world > 1 else objective
+    channels = 3 if cfg.color else 1
+    data = PatchDataset(cfg.train_set, channels, cfg.patch, cfg.seed, cfg.data)
+    stop = min(cfg.steps, stop_after if stop_after is not None else cfg.steps)
+    loader = DataLoader(data, batch_size=cfg.batch, sampler=StepSampler(start, stop, cfg.batch, rank, world),
+                        num_workers=cfg.workers, persistent_workers=False)
+    amp = device.type == "cuda" and cfg.amp != "off"
+    amp_dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and cfg.amp == "fp16")
+    val_psnr = None
+    bar = tqdm(total=stop - start, initial=0, desc="train", disable=rank != 0, unit="step")
+    tick = time.perf_counter()
+    for step, clean in enumerate(loader, start=start):
+        objective.train()
+        clean = clean.to(device, non_blocking=True)
+        sigma = batch_sigmas(cfg.sigma, clean.shape[0], cfg.seed, step, rank).to(device)
+        noise_seed = zlib.crc32(f"{cfg.seed}:{step}:{rank}".encode())
+        noisy = ops.add_noise(clean, sigma, seed=noise_seed, backend="torch")
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+            loss, stats = wrapped(clean, noisy, sigma)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        losses.append(float(loss.detach()))
+        done = step + 1
+        if rank == 0 and (done % cfg.log_every == 0 or done == stop):
+            rate = cfg.log_every * cfg.batch * world / max(1e-9, time.perf_counter() - tick)
+            bar.set_postfix(loss=f"{losses[-1]:.4f}", img_s=f"{rate:.0f}", lr=f"{sched.get_last_lr()[0]:.2e}")
+            tick = time.perf_counter()
+        bar.update(1)
+        if rank == 0 and cfg.val_images and (done % cfg.val_every == 0 or done == cfg.steps):
+            val_psnr = validate(model, cfg, device)
+            bar.write(f"step {done}: validation PSNR {val_psnr:.2f} dB on {cfg.val_images} images of {cfg.val_set}")
+        if rank == 0 and (done % cfg.ckpt_every == 0 or done == stop):
+            save_checkpoint(out / "checkpoint.pt", {
+                "objective": objective.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "step": done, "config": json.dumps(asdict(cfg)), "rng_cpu": torch.get_rng_state()})
+    bar.close()
+    result = {"step": stop, "losses": losses, "val_psnr": val_psnr, "weights": None, "model": model}
+    if rank == 0 and stop == cfg.steps:
+        meta = dict(preset=cfg.preset, sigma=cfg.sigma, channels=model.channels,
+                    train=asdict(cfg) | {"world_size": world})
+        if val_psnr is not None:
+            meta.update(val_psnr=round(val_psnr, 3), val_set=f"{cfg.val_set}[:{cfg.val_images}]")
+        result["weights"] = str(save_weights(out / "model.safetensors", model, **meta))
+    if world > 1:
+        dist.barrier()
+    return result
+
+
+def validate(model, cfg: TrainConfig, device) -> float:
+    files = dataset(cfg.val_set, cfg.data)[:cfg.val_images]
+    lo, hi = parse_sigma(cfg.sigma)
+    rows = evaluate(model, files, (lo + hi) / 2 if hi > lo else lo, device=str(device), progress=False)
+    return summary(rows)["psnr"]
