@@ -1,0 +1,201 @@
+"""Speed and memory of MDRN and its fused ops, per provider, side by side in one run, against the floor.
+
+    python bench/speed.py                      # GPU: presets x shapes x fp32/bf16, ops, distillation losses
+    python bench/speed.py --device cpu --quick # the CPU smoke run (CI): mdrn-base 1x1x256x256, small ops
+
+Writes a markdown table to stdout and bench/results/<device>-<date>.{json,md,png}. See bench/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).parent))
+from floors import device_peaks, floor_seconds  # noqa: E402
+from workloads import Skip, distill_workloads, model_workloads, op_workloads  # noqa: E402
+
+PROVIDERS = ("torch", "compile", "triton", "cuda", "cpu")
+
+
+def time_it(fn, device: torch.device, quick: bool) -> dict:
+    """Median and 20/80% quantiles in ms; peak memory on GPU (CUDA events via do_bench, L2 flushed)."""
+    if device.type == "cuda":
+        import triton.testing
+
+        fn()
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() - base
+        med, p20, p80 = triton.testing.do_bench(fn, warmup=25, rep=100 if quick else 300, quantiles=[0.5, 0.2, 0.8])
+        return dict(ms=med, p20=p20, p80=p80, peak_mb=peak / 2**20)
+    fn()
+    times, budget = [], time.perf_counter() + (0.6 if quick else 3.0)
+    while len(times) < 3 or (time.perf_counter() < budget and len(times) < 50):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1e3)
+    q = statistics.quantiles(times, n=5) if len(times) >= 5 else [min(times), 0, 0, max(times)]
+    return dict(ms=statistics.median(times), p20=q[0], p80=q[3], peak_mb=None)
+
+
+def count_flops(fn) -> float:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return float(counter.get_total_flops())
+
+
+def run(args) -> dict:
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    peaks = device_peaks(device)
+    providers = [p for p in args.providers.split(",") if p in PROVIDERS]
+    gpu = device.type == "cuda"
+    if args.quick:
+        shapes = [(1, 1, 256, 256)] if not gpu else [(16, 1, 256, 256)]
+        work = model_workloads(args.presets.split(","), shapes, device, [torch.float32],
+                               modes=("infer",) if not gpu else ("infer", "train"))
+        work += op_workloads(1, 32, 128, device) if not gpu else op_workloads(16, 32, 256, device)
+        work += distill_workloads([(2, 32, 32, 32)] if not gpu else [(16, 32, 64, 64)], device)
+    else:
+        dtypes = [torch.float32, torch.bfloat16] if gpu else [torch.float32]
+        work = model_workloads(args.presets.split(","), [(16, 1, 256, 256), (8, 3, 256, 256)], device, dtypes)
+        work += op_workloads(16 if gpu else 1, 32, 256, device)
+        work += distill_workloads([(16, 32, 64, 64), (16, 32, 128, 128)], device)
+    if args.only:
+        work = [w for w in work if w.group == args.only]
+    rows = []
+    for w in work:
+        flops, base_ms = None, None
+        for provider in providers:
+            row = dict(workload=w.name, group=w.group, provider=provider)
+            try:
+                fn = w.build(provider)
+                if flops is None:
+                    flops = count_flops(fn)
+                floor_ms = floor_seconds(flops, w.bytes, peaks, w.low_precision) * 1e3
+                row.update(time_it(fn, device, args.quick), flops=flops, bytes=w.bytes, floor_ms=floor_ms)
+                row["pct_of_floor"] = 100 * floor_ms / row["ms"]
+                if provider == "torch":
+                    base_ms = row["ms"]
+                row["speedup"] = base_ms / row["ms"] if base_ms else None
+            except Skip as e:
+                row["skipped"] = str(e)
+            except torch.cuda.OutOfMemoryError as e:
+                row["skipped"] = f"out of memory: {str(e).splitlines()[0]}"
+            rows.append(row)
+            print(_line(row), file=sys.stderr, flush=True)
+            gc.collect()
+            if gpu:
+                torch.cuda.empty_cache()
+    return dict(device=peaks["name"], peaks=peaks, date=dt.date.today().isoformat(), command=" ".join(sys.argv),
+                torch=torch.__version__, triton=_triton_version(), rows=rows)
+
+
+def _triton_version():
+    try:
+        import triton
+
+        return triton.__version__
+    except ImportError:
+        return None
+
+
+def _line(r) -> str:
+    if "skipped" in r:
+        return f"{r['workload']:<44} {r['provider']:<8} skipped: {r['skipped'][:90]}"
+    sp = f"{r['speedup']:.2f}x" if r.get("speedup") else "-"
+    return f"{r['workload']:<44} {r['provider']:<8} {r['ms']:9.3f} ms  {sp:>7}  {r['pct_of_floor']:5.1f}% of floor"
+
+
+def markdown(result: dict) -> str:
+    p = result["peaks"]
+    out = [f"# mdrn_fast speed: {result['device']}, {result['date']}", "",
+           f"torch {result['torch']}, triton {result['triton']}; peaks: {p['flops_fp32'] / 1e12:.2f} TFLOP/s fp32, "
+           f"{p['flops_bf16'] / 1e12:.1f} TFLOP/s bf16, {p['bytes_per_s'] / 1e9:.0f} GB/s ({p['source']}).",
+           f"Command: `{result['command']}`", "",
+           "| workload | provider | median ms | p20-p80 ms | vs torch | % of floor | peak MB |", "|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        if "skipped" in r:
+            continue
+        mem = f"{r['peak_mb']:.0f}" if r["peak_mb"] is not None else "n/a"
+        sp = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
+        out.append(f"| {r['workload']} | {r['provider']} | {r['ms']:.3f} | {r['p20']:.3f}-{r['p80']:.3f} | {sp} | "
+                   f"{r['pct_of_floor']:.1f}% | {mem} |")
+    skipped = sorted({(r["provider"], r["skipped"]) for r in result["rows"] if "skipped" in r})
+    if skipped:
+        out += ["", "Not measured here:"] + [f"- {prov}: {why}" for prov, why in skipped]
+    return "\n".join(out) + "\n"
+
+
+def plot(result: dict, path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plot", file=sys.stderr)
+        return False
+    rows = [r for r in result["rows"] if "skipped" not in r and r["speedup"]]
+    names = list(dict.fromkeys(r["workload"] for r in rows))
+    provs = list(dict.fromkeys(r["provider"] for r in rows))
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(names) + 2), 4.5))
+    width = 0.8 / max(1, len(provs))
+    for i, prov in enumerate(provs):
+        xs, ys = [], []
+        for j, name in enumerate(names):
+            for r in rows:
+                if r["workload"] == name and r["provider"] == prov:
+                    xs.append(j + i * width)
+                    ys.append(r["speedup"])
+        ax.bar(xs, ys, width, label=prov)
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))], names, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("speedup vs eager (torch)")
+    ax.set_title(f"mdrn_fast, {result['device']}, {result['date']}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return True
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--quick", action="store_true", help="a small set that fits CI (under 2 minutes on 2 cores)")
+    ap.add_argument("--only", choices=["model", "op", "distill"])
+    ap.add_argument("--presets", default="mdrn-base", help="comma-separated presets (full run: try all three)")
+    ap.add_argument("--providers", default=",".join(PROVIDERS))
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = ap.parse_args(argv)
+    if args.device == "cpu":
+        torch.set_num_threads(min(torch.get_num_threads(), 2) if args.quick else torch.get_num_threads())
+    result = run(args)
+    md = markdown(result)
+    print(md)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", result["device"]).strip("-").lower()
+    stem = out / f"{slug}-{result['date']}{'-quick' if args.quick else ''}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    stem.with_suffix(".md").write_text(md)
+    plot(result, stem.with_suffix(".png"))
+    print(f"wrote {stem}.json, .md, .png", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

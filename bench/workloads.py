@@ -1,0 +1,209 @@
+"""What bench/speed.py measures: each workload builds, per provider, a closure to time, and knows its bytes.
+
+Providers: "torch" (eager reference), "compile" (torch.compile of the reference), and the fused backends
+"triton", "cuda", "cpu" (through mdrn_fast's registry). FLOPs are counted once on the reference with
+torch's FlopCounterMode, so every provider is held to the same floor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+import mdrn_fast
+from mdrn_fast import ops
+
+FUSED = ("triton", "cuda", "cpu")
+
+
+class Skip(Exception):
+    """This provider cannot run this workload here; the message says why."""
+
+
+@dataclass
+class Workload:
+    name: str
+    group: str  # "model" | "op" | "distill"
+    build: Callable[[str], Callable[[], object]]  # provider -> closure
+    bytes: float  # minimum traffic: inputs read once, outputs written once
+    low_precision: bool = False
+
+
+def _check(provider: str, device: torch.device) -> None:
+    if provider in FUSED:
+        reason = mdrn_fast.registry.unavailable_reason(provider)
+        if reason:
+            raise Skip(reason)
+        if provider == "triton" and device.type == "cpu":
+            raise Skip("the Triton CPU interpreter is a test vehicle, not a speed provider")
+
+
+def _compile_mode(device):
+    return "max-autotune" if device.type == "cuda" else "default"
+
+
+def model_workloads(presets, shapes, device, dtypes, modes=("infer", "fwd+bwd", "train")) -> list[Workload]:
+    out = []
+    for preset in presets:
+        for shape in shapes:
+            for dtype in dtypes:
+                for mode in modes:
+                    out.append(_model_workload(preset, shape, device, dtype, mode))
+    return out
+
+
+def _model_workload(preset, shape, device, dtype, mode) -> Workload:
+    low = dtype == torch.bfloat16
+    model0 = mdrn_fast.mdrn(preset, in_channels=shape[1], backend="torch").to(device)
+    weights = sum(p.numel() * 4 for p in model0.parameters())
+    io = 2 * torch.Size(shape).numel() * 4
+    name = f"{preset} {mode} {'x'.join(map(str, shape))} {'bf16' if low else 'fp32'}"
+
+    def build(provider):
+        _check(provider, device)
+        torch.manual_seed(0)
+        model = mdrn_fast.mdrn(preset, in_channels=shape[1], backend="torch").to(device)
+        if provider in FUSED:
+            model.set_backend(provider)
+        run = model
+        if provider == "compile":
+            run = torch.compile(model, mode=_compile_mode(device))
+        y = torch.rand(shape, device=device)
+        opt = torch.optim.Adam(model.parameters(), 1e-4) if mode == "train" else None
+
+        def step():
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=low):
+                if mode == "infer":
+                    with torch.no_grad():
+                        return run(y)
+                loss = (run(y).float() - y).abs().mean()
+            loss.backward()
+            if opt is not None:
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+            return loss
+
+        return step
+
+    return Workload(name, "model", build, weights * (1 if mode == "infer" else 4) + io, low)
+
+
+def _op_args(op: str, n: int, c: int, hw: int, device) -> dict:
+    g = torch.Generator().manual_seed(0)
+
+    def r(*s):
+        return (torch.randn(*s, generator=g) * 0.1).to(device)
+
+    if op == "bias_lrelu":
+        return dict(t=r(n, c, hw, hw), bias=r(c))
+    if op == "add_residual":
+        return dict(t=r(n, c, hw, hw), r=r(n, c, hw, hw))
+    if op.startswith("degrade"):
+        s = int(op[-1])
+        return dict(x=r(n, c, hw, hw), weight=r(c, c, s, s), bias=r(c), scale=s)
+    if op.startswith("reconstruct"):
+        s = int(op[-1])
+        return dict(h=r(n, c, hw // s, hw // s), weight=r(c * s * s, c, 1, 1), bias=r(c * s * s), scale=s)
+    if op == "fuse":
+        return dict(parts=[r(n, c, hw, hw) for _ in range(3)], weight=r(c, 3 * c, 1, 1), bias=r(c))
+    if op == "channel_attention":
+        return dict(x=r(n, c, hw, hw), f=r(n, c, hw, hw), w1=r(c // 4, c), b1=r(c // 4), w2=r(c, c // 4), b2=r(c))
+    if op == "add_noise":
+        return dict(x=r(n, c, hw, hw), sigma=25.0, seed=0)
+    raise KeyError(op)
+
+
+OP_NAMES = ("degrade_s2", "degrade_s4", "reconstruct_s2", "reconstruct_s4", "fuse", "channel_attention",
+            "bias_lrelu", "add_residual", "add_noise")
+
+
+def _tensors(v):
+    return v if isinstance(v, list) else [v] if isinstance(v, torch.Tensor) else []
+
+
+def op_workloads(n, c, hw, device, modes=("fwd", "fwd+bwd")) -> list[Workload]:
+    out = []
+    for op in OP_NAMES:
+        for mode in modes:
+            if op == "add_noise" and mode != "fwd":
+                continue
+            args = _op_args(op, n, c, hw, device)
+            fn_name = op.split("_s")[0]
+            out_bytes = getattr(ops, fn_name)(**args, backend="torch").nbytes
+            in_bytes = sum(t.nbytes for v in args.values() for t in _tensors(v))
+            traffic = in_bytes + out_bytes if mode == "fwd" else 3 * in_bytes + 2 * out_bytes
+            out.append(Workload(f"{op} {mode} {n}x{c}x{hw}x{hw}", "op", _op_builder(fn_name, args, mode, device),
+                                traffic))
+    return out
+
+
+def _op_builder(fn_name, args, mode, device):
+    def build(provider):
+        _check(provider, device)
+        backend = "torch" if provider == "compile" else provider
+        leaves = {k: ([t.clone().requires_grad_(mode != "fwd") for t in v] if isinstance(v, list)
+                      else v.clone().requires_grad_(mode != "fwd") if isinstance(v, torch.Tensor) else v)
+                  for k, v in args.items()}
+        fn = getattr(ops, fn_name)
+
+        def call(**kw):
+            return fn(**kw, backend=backend)
+
+        if provider == "compile":
+            call = torch.compile(call, mode=_compile_mode(device))
+        try:
+            call(**leaves)
+        except mdrn_fast.BackendError as e:
+            raise Skip(str(e)) from None
+
+        def step():
+            if mode == "fwd":
+                with torch.no_grad():
+                    return call(**leaves)
+            out = call(**leaves)
+            out.backward(torch.ones_like(out))
+            return out
+
+        return step
+
+    return build
+
+
+def distill_workloads(shapes, device) -> list[Workload]:
+    try:
+        from mdrn_fast.distill import feature_loss
+    except ImportError as e:
+        reason = f"mdrn_fast.distill is not available ({e})"
+        return [Workload(f"distill {kind} {'x'.join(map(str, s))}", "distill", _skipper(reason), 0.0)
+                for s in shapes for kind in ("l1", "at", "fakd")]
+    out = []
+    for shape in shapes:
+        for kind in ("l1", "at", "fakd"):
+            nbytes = 2 * torch.Size(shape).numel() * 4
+
+            def build(provider, shape=shape, kind=kind):
+                _check(provider, device)
+                fs = torch.randn(shape, device=device, requires_grad=True)
+                ft = torch.randn(shape, device=device)
+                backend = "torch" if provider == "compile" else provider
+                fn = lambda: feature_loss(fs, ft, kind=kind, backend=backend)  # noqa: E731
+                if provider == "compile":
+                    fn = torch.compile(fn)
+
+                def step():
+                    loss = fn()
+                    loss.backward()
+                    return loss
+
+                return step
+
+            out.append(Workload(f"distill {kind} fwd+bwd {'x'.join(map(str, shape))}", "distill", build, 3 * nbytes))
+    return out
+
+
+def _skipper(reason):
+    def build(provider):
+        raise Skip(reason)
+
+    return build
