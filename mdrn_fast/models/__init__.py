@@ -1,4 +1,5 @@
-"""Denoisers: MDRN (the project's model) and the teachers HMDS can distill from."""
+"""Denoisers: MDRN (the project's model) and DnCNN, a plain CNN teacher for HMDS."""
+from .dncnn import DnCNN
 from .mdrn import MDRB, MDRN, PRESETS, count_parameters, mdrn
 
-__all__ = ["MDRB", "MDRN", "PRESETS", "count_parameters", "mdrn"]
+__all__ = ["DnCNN", "MDRB", "MDRN", "PRESETS", "count_parameters", "mdrn"]

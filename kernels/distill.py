@@ -1,0 +1,200 @@
+"""Distillation losses in Triton: tiled FAKD (never builds the HW x HW affinities) and one-pass l1 / l2.
+
+FAKD, per sample n, with U = columns of F normalized over channels ([C, HW], done first, O(C HW)):
+    A = U^T U,  D = 1 / (N HW^2) sum_n sum_{p,q} |A_s[p, q] - A_t[p, q]|
+Forward: each program takes a tile P of positions and walks tiles Q, forming A_s[P, Q] and A_t[P, Q] with
+two small GEMMs and accumulating |difference|: memory O(C HW) instead of O(HW^2), as flash attention.
+Backward: G = sign(A_s - A_t) is symmetric and sum_{p,q} G A = sum_{p,q} G[p, q] u_p . u_q, so
+    dL/dU_s[:, p] = 2 / (N HW^2) * g * sum_q G[p, q] U_s[:, q]   (and minus that with U_t for the teacher),
+recomputing the tiles of G (their signs are all that is needed); then through the column normalization:
+    df = (du - u (u . du)) / max(||f||, eps).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+import triton
+import triton.language as tl
+
+from mdrn_fast.registry import register, triton_interpreted
+
+EPS = 1e-12
+
+
+def _blocks(hw: int):
+    return (16, 16) if triton_interpreted() else (64, 64)
+
+
+@triton.jit
+def _fakd_forward_kernel(us_ptr, ut_ptr, partial_ptr, HW, CS, CT,
+                         BLOCK_P: tl.constexpr, BLOCK_Q: tl.constexpr, BCS: tl.constexpr, BCT: tl.constexpr):
+    """partial[n, p-tile] = sum over q of |U_s[:, P]^T U_s[:, Q] - U_t[:, P]^T U_t[:, Q]|; U [N, C, HW] contiguous."""
+    n, pid = tl.program_id(0), tl.program_id(1)
+    offs_p = pid * BLOCK_P + tl.arange(0, BLOCK_P)
+    cs, ct = tl.arange(0, BCS), tl.arange(0, BCT)
+    us_base, ut_base = us_ptr + n * CS * HW, ut_ptr + n * CT * HW
+    usp = tl.load(us_base + cs[None, :] * HW + offs_p[:, None], mask=(cs[None, :] < CS) & (offs_p[:, None] < HW),
+                  other=0.0)
+    utp = tl.load(ut_base + ct[None, :] * HW + offs_p[:, None], mask=(ct[None, :] < CT) & (offs_p[:, None] < HW),
+                  other=0.0)
+    acc = tl.zeros((BLOCK_P, BLOCK_Q), dtype=tl.float32)
+    for q0 in range(0, HW, BLOCK_Q):
+        offs_q = q0 + tl.arange(0, BLOCK_Q)
+        usq = tl.load(us_base + cs[:, None] * HW + offs_q[None, :], mask=(cs[:, None] < CS) & (offs_q[None, :] < HW),
+                      other=0.0)
+        utq = tl.load(ut_base + ct[:, None] * HW + offs_q[None, :], mask=(ct[:, None] < CT) & (offs_q[None, :] < HW),
+                      other=0.0)
+        diff = tl.dot(usp, usq, input_precision="ieee") - tl.dot(utp, utq, input_precision="ieee")
+        acc += tl.abs(diff)  # padded rows/columns are zero in both: they add nothing
+    tl.store(partial_ptr + n * tl.num_programs(1) + pid, tl.sum(tl.sum(acc, axis=1), axis=0))
+
+
+@triton.jit
+def _fakd_backward_kernel(us_ptr, ut_ptr, dus_ptr, dut_ptr, HW, CS, CT, scale,
+                          BLOCK_P: tl.constexpr, BLOCK_Q: tl.constexpr, BCS: tl.constexpr, BCT: tl.constexpr):
+    """dU_s[:, P] = scale * sum_q G[P, Q] U_s[:, Q]^T, dU_t[:, P] = -scale * sum_q G[P, Q] U_t[:, Q]^T with
+    G = sign(A_s - A_t) recomputed tile by tile."""
+    n, pid = tl.program_id(0), tl.program_id(1)
+    offs_p = pid * BLOCK_P + tl.arange(0, BLOCK_P)
+    cs, ct = tl.arange(0, BCS), tl.arange(0, BCT)
+    us_base, ut_base = us_ptr + n * CS * HW, ut_ptr + n * CT * HW
+    mask_ps = (cs[None, :] < CS) & (offs_p[:, None] < HW)
+    mask_pt = (ct[None, :] < CT) & (offs_p[:, None] < HW)
+    usp = tl.load(us_base + cs[None, :] * HW + offs_p[:, None], mask=mask_ps, other=0.0)
+    utp = tl.load(ut_base + ct[None, :] * HW + offs_p[:, None], mask=mask_pt, other=0.0)
+    acc_s = tl.zeros((BLOCK_P, BCS), dtype=tl.float32)
+    acc_t = tl.zeros((BLOCK_P, BCT), dtype=tl.float32)
+    for q0 in range(0, HW, BLOCK_Q):
+        offs_q = q0 + tl.arange(0, BLOCK_Q)
+        usq = tl.load(us_base + cs[:, None] * HW + offs_q[None, :], mask=(cs[:, None] < CS) & (offs_q[None, :] < HW),
+                      other=0.0)
+        utq = tl.load(ut_base + ct[:, None] * HW + offs_q[None, :], mask=(ct[:, None] < CT) & (offs_q[None, :] < HW),
+                      other=0.0)
+        diff = tl.dot(usp, usq, input_precision="ieee") - tl.dot(utp, utq, input_precision="ieee")
+        g = tl.where(diff > 0, 1.0, tl.where(diff < 0, -1.0, 0.0))
+        acc_s += tl.dot(g, tl.trans(usq), input_precision="ieee")
+        acc_t += tl.dot(g, tl.trans(utq), input_precision="ieee")
+    tl.store(dus_ptr + n * CS * HW + cs[None, :] * HW + offs_p[:, None], acc_s * scale, mask=mask_ps)
+    tl.store(dut_ptr + n * CT * HW + ct[None, :] * HW + offs_p[:, None], -acc_t * scale, mask=mask_pt)
+
+
+def _units(f: torch.Tensor):
+    """(U = columns of f [N, C, HW] over their norms, norms) in float32."""
+    f = f.float().flatten(2)
+    norm = f.norm(dim=1, keepdim=True).clamp_min(EPS)
+    return (f / norm).contiguous(), norm
+
+
+def _normalize_backward(du, u, norm):
+    return (du - u * (u * du).sum(1, keepdim=True)) / norm
+
+
+def _cpad(c: int) -> int:
+    return max(16, triton.next_power_of_2(c))
+
+
+@torch.library.custom_op("mdrn_fast_triton::fakd", mutates_args=())
+def _fakd(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
+    us, _ = _units(fs)
+    ut, _ = _units(ft)
+    N, CS, HW = us.shape
+    bp, bq = _blocks(HW)
+    tiles = triton.cdiv(HW, bp)
+    partial = torch.empty(N, tiles, device=fs.device, dtype=torch.float32)
+    _fakd_forward_kernel[(N, tiles)](us, ut, partial, HW, CS, ut.shape[1], BLOCK_P=bp, BLOCK_Q=bq,
+                                     BCS=_cpad(CS), BCT=_cpad(ut.shape[1]))
+    return (partial.sum() / (N * HW * HW)).to(fs.dtype)
+
+
+@_fakd.register_fake
+def _(fs, ft):
+    return fs.new_empty(())
+
+
+@torch.library.custom_op("mdrn_fast_triton::fakd_backward", mutates_args=())
+def _fakd_backward(grad: torch.Tensor, fs: torch.Tensor, ft: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    us, ns = _units(fs)
+    ut, nt = _units(ft)
+    N, CS, HW = us.shape
+    bp, bq = _blocks(HW)
+    dus, dut = torch.empty_like(us), torch.empty_like(ut)
+    scale = 2.0 * float(grad) / (N * HW * HW)
+    _fakd_backward_kernel[(N, triton.cdiv(HW, bp))](us, ut, dus, dut, HW, CS, ut.shape[1], scale, BLOCK_P=bp,
+                                                    BLOCK_Q=bq, BCS=_cpad(CS), BCT=_cpad(ut.shape[1]))
+    return (_normalize_backward(dus, us, ns).view(fs.shape).to(fs.dtype),
+            _normalize_backward(dut, ut, nt).view(ft.shape).to(ft.dtype))
+
+
+@_fakd_backward.register_fake
+def _(grad, fs, ft):
+    return torch.empty_like(fs), torch.empty_like(ft)
+
+
+def _fakd_setup(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _fakd_grad(ctx, grad):
+    fs, ft = ctx.saved_tensors
+    return _fakd_backward(grad, fs, ft)
+
+
+_fakd.register_autograd(_fakd_grad, setup_context=_fakd_setup)
+
+
+@triton.jit
+def _lp_kernel(a_ptr, b_ptr, partial_ptr, grad_ptr, total, scale, SQUARE: tl.constexpr, BLOCK: tl.constexpr):
+    """One pass: partial sums of |a - b| (or (a - b)^2) and, at the same time, the gradient w.r.t. a scaled by
+    1/numel: sign(a - b) (or 2 (a - b)); the upstream gradient multiplies it in the backward."""
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < total
+    d = tl.load(a_ptr + offs, mask=mask, other=0.0).to(tl.float32) - tl.load(b_ptr + offs, mask=mask,
+                                                                              other=0.0).to(tl.float32)
+    if SQUARE:
+        v, g = d * d, 2.0 * d
+    else:
+        v, g = tl.abs(d), tl.where(d > 0, 1.0, tl.where(d < 0, -1.0, 0.0))
+    tl.store(partial_ptr + tl.program_id(0), tl.sum(v, axis=0))
+    tl.store(grad_ptr + offs, (g * scale).to(grad_ptr.dtype.element_ty), mask=mask)
+
+
+@torch.library.custom_op("mdrn_fast_triton::lp_distance", mutates_args=())
+def _lp(fs: torch.Tensor, ft: torch.Tensor, square: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    a, b = fs.contiguous(), ft.contiguous()
+    block = 1024
+    parts = torch.empty(triton.cdiv(a.numel(), block), device=a.device, dtype=torch.float32)
+    grad = torch.empty_like(a)
+    _lp_kernel[(parts.numel(),)](a, b, parts, grad, a.numel(), 1.0 / a.numel(), SQUARE=square, BLOCK=block)
+    return (parts.sum() / a.numel()).to(fs.dtype), grad
+
+
+@_lp.register_fake
+def _(fs, ft, square):
+    return fs.new_empty(()), torch.empty_like(fs, memory_format=torch.contiguous_format)
+
+
+def _lp_setup(ctx, inputs, output):
+    ctx.save_for_backward(output[1])
+
+
+def _lp_grad(ctx, grad, _grad_of_grad):
+    (g,) = ctx.saved_tensors
+    return g * grad, -g * grad, None
+
+
+_lp.register_autograd(_lp_grad, setup_context=_lp_setup)
+
+
+@register("distill_fakd", "triton")
+def fakd(fs, ft):
+    return _fakd(fs, ft)
+
+
+@register("distill_l1", "triton")
+def l1(fs, ft):
+    return _lp(fs, ft, False)[0]
+
+
+@register("distill_l2", "triton")
+def l2(fs, ft):
+    return _lp(fs, ft, True)[0]
