@@ -4,6 +4,8 @@
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/LegacyTypeDispatch.h>
 #include <c10/util/Exception.h>
 #include <torch/library.h>
 
@@ -43,5 +45,21 @@ inline at::Tensor batched_mm(const at::Tensor& w, const at::Tensor& x) {
     at::mm_out(out_n, w, x.select(0, n));
   }
   return out;
+}
+
+// body(n, l0, len) over column tiles [l0, l0 + len) of every sample, in parallel: the fused CPU ops run a small
+// GEMM plus its gather/epilogue per tile, so that each tile's intermediates stay in L2 instead of making whole
+// passes through memory. GEMMs inside run single-threaded (ATen does not nest parallel regions). Like the
+// kernel calling it, the body dispatches below autograd: worker threads do not inherit that from the caller.
+template <typename F>
+inline void parallel_tiles(int64_t N, int64_t L, int64_t tile, const F& body) {
+  const int64_t tiles = (L + tile - 1) / tile;
+  at::parallel_for(0, N * tiles, 1, [&](int64_t begin, int64_t end) {
+    const at::AutoDispatchBelowADInplaceOrView guard;
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t n = t / tiles, l0 = (t % tiles) * tile;
+      body(n, l0, std::min(tile, L - l0));
+    }
+  });
 }
 }  // namespace mdrn_fast

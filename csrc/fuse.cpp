@@ -1,7 +1,10 @@
 // FUSE: out = conv1x1(concat(parts), W, b) with no concat buffer: W = [W_0 | W_1 | ...] by input channels,
-//   out = b + sum_i W_i @ parts_i   (vendor GEMMs accumulating into one output, NCHW throughout)
+//   out = b + sum_i W_i @ parts_i   (vendor GEMMs accumulating into one output, NCHW throughout;
+//   on CPU tile by tile, so that the output is written once instead of read and written once per part)
 // Backward: dparts_i = W_i^T dout (written straight into each part's gradient), dW_i = sum_n dout_n parts_i,n^T,
 //   db = sum over n, hw of dout.
+#include <algorithm>
+
 #include "common.h"
 
 namespace mdrn_fast {
@@ -23,20 +26,40 @@ static void check_fuse(const std::vector<at::Tensor>& parts, const at::Tensor& w
   MDRN_CHECK_SHAPE("weight", w, w.size(0), channels, 1, 1);
 }
 
+// Columns per tile so that a tile of the output and of every part (rows_total rows) fits in about 512 KiB of L2.
+static int64_t tile_columns(int64_t rows_total, int64_t itemsize) {
+  return std::max<int64_t>(256, (512 * 1024 / (rows_total * itemsize)) / 64 * 64);
+}
+
 at::Tensor fuse(at::TensorList parts_in, const at::Tensor& w, const at::Tensor& b) {
-  const std::vector<at::Tensor> parts = parts_in.vec();
+  std::vector<at::Tensor> parts = parts_in.vec();
   check_fuse(parts, w);
   MDRN_CHECK_SAME("weight", w, "bias", b);
   MDRN_CHECK_SHAPE("bias", b, w.size(0));
-  const int64_t N = parts[0].size(0), H = parts[0].size(2), W = parts[0].size(3), Co = w.size(0);
+  const int64_t N = parts[0].size(0), H = parts[0].size(2), W = parts[0].size(3), L = H * W, Co = w.size(0);
   const at::Tensor w2 = w.reshape({Co, -1});
-  at::Tensor out = b.view({1, Co, 1}).expand({N, Co, H * W}).contiguous();
+  std::vector<at::Tensor> w_parts;
   int64_t offset = 0;
-  for (const at::Tensor& p : parts) {
-    const int64_t ci = p.size(1);
-    out.baddbmm_(w2.narrow(1, offset, ci).unsqueeze(0).expand({N, Co, ci}), p.contiguous().view({N, ci, H * W}));
-    offset += ci;
+  for (at::Tensor& p : parts) {
+    w_parts.push_back(w2.narrow(1, offset, p.size(1)));
+    offset += p.size(1);
+    p = p.contiguous().view({N, p.size(1), L});
   }
+  if (parts[0].is_cuda()) {  // cuBLAS streams whole parts at full bandwidth: accumulate GEMMs into one output
+    at::Tensor out = b.view({1, Co, 1}).expand({N, Co, L}).contiguous();
+    for (size_t i = 0; i < parts.size(); ++i)
+      out.baddbmm_(w_parts[i].unsqueeze(0).expand({N, Co, w_parts[i].size(1)}), parts[i]);
+    return out.view({N, Co, H, W});
+  }
+  // CPU: per column tile, bias then every part's GEMM accumulate into the output tile while it sits in L2:
+  // each part is read once and the output written once.
+  at::Tensor out = at::empty({N, Co, L}, parts[0].options());
+  const at::Tensor bias_col = b.view({Co, 1});
+  parallel_tiles(N, L, tile_columns(Co + offset, out.element_size()), [&](int64_t n, int64_t l0, int64_t len) {
+    at::Tensor out_t = out.select(0, n).narrow(1, l0, len);
+    out_t.copy_(bias_col.expand({Co, len}));
+    for (size_t i = 0; i < parts.size(); ++i) out_t.addmm_(w_parts[i], parts[i].select(0, n).narrow(1, l0, len));
+  });
   return out.view({N, Co, H, W});
 }
 
