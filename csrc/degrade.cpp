@@ -1,16 +1,55 @@
 // DEGRADE: out = lrelu(conv2d(x, W, b, stride=s)), W [Co, C, s, s], as a patch GEMM:
 //   P = patches(x) [N, C*s*s, Ho*Wo]  (the s x s blocks, one gather pass)
 //   out = bias_lrelu(W.view(Co, C*s*s) @ P, b)   (vendor GEMM, then one epilogue pass)
+// On CPU all three run per tile of output rows (P and the GEMM result stay in L2): x read once, out written once.
 // Backward (D = dL/d(pre-activation), masked by the sign of the saved output, b's gradient in that pass):
 //   dW = sum_n D_n P_n^T,  dP = W^T D,  dx = patches^T(dP)  (a scatter with no overlaps: no atomics)
 // P is recomputed in the backward rather than saved: one gather instead of C*s*s*Ho*Wo stored values.
-#include <ATen/Parallel.h>
+#include <algorithm>
 
 #include "common.h"
 #include "passes.h"
 
 namespace mdrn_fast {
 namespace cpu {
+
+at::Tensor patch_conv(const at::Tensor& x, const at::Tensor& w2, const at::Tensor& bias, int64_t s, double slope) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), Ho = H / s, Wo = W / s;
+  const int64_t Co = w2.size(0), K = C * s * s;
+  at::Tensor out = at::empty({N, Co, Ho, Wo}, x.options());
+  // output rows per tile: the tile's patches (K x rows*Wo) stay in L2 between the gather and the GEMM
+  const int64_t rows = std::max<int64_t>(1, 256 * 1024 / (K * Wo * x.element_size()));
+  MDRN_DISPATCH(x.scalar_type(), "patch_conv_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* xp = x.const_data_ptr<scalar_t>();
+    const scalar_t* bp = bias.const_data_ptr<scalar_t>();
+    const acc_t sl = static_cast<acc_t>(slope);
+    parallel_tiles(N, Ho, rows, [&](int64_t n, int64_t r0, int64_t nr) {
+      at::Tensor p = at::empty({K, nr * Wo}, x.options());
+      scalar_t* pp = p.mutable_data_ptr<scalar_t>();
+      for (int64_t k = 0; k < K; ++k) {  // k = (c, i, j)
+        const int64_t j = k % s, i = (k / s) % s, c = k / (s * s);
+        for (int64_t r = 0; r < nr; ++r) {
+          const scalar_t* src = xp + ((n * C + c) * H + (r0 + r) * s + i) * W + j;
+          scalar_t* dst = pp + (k * nr + r) * Wo;
+          for (int64_t wo = 0; wo < Wo; ++wo) dst[wo] = src[wo * s];
+        }
+      }
+      at::Tensor o = out.select(0, n).view({Co, Ho * Wo}).narrow(1, r0 * Wo, nr * Wo);
+      at::mm_out(o, w2, p);  // straight into the output rows (leading dimension Ho*Wo)
+      scalar_t* op = o.mutable_data_ptr<scalar_t>();
+      for (int64_t co = 0; co < Co; ++co) {  // bias + LeakyReLU in place while the tile is in cache, branch-free
+        const acc_t b = static_cast<acc_t>(bp[co]);
+        scalar_t* __restrict__ row = op + co * Ho * Wo;
+        for (int64_t l = 0; l < nr * Wo; ++l) {
+          const acc_t v = static_cast<acc_t>(row[l]) + b;
+          row[l] = static_cast<scalar_t>(sl <= 1 ? std::max(v, v * sl) : std::min(v, v * sl));
+        }
+      }
+    });
+  });
+  return out;
+}
 
 at::Tensor patches(const at::Tensor& x, int64_t s) {
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), Ho = H / s, Wo = W / s;
@@ -69,10 +108,7 @@ static void check_degrade(const at::Tensor& x, const at::Tensor& w, const at::Te
 at::Tensor degrade(const at::Tensor& x_in, const at::Tensor& w, const at::Tensor& b, int64_t s, double slope) {
   check_degrade(x_in, w, b, s, slope);
   const at::Tensor x = x_in.contiguous();
-  const int64_t N = x.size(0), Co = w.size(0), Ho = x.size(2) / s, Wo = x.size(3) / s;
-  const at::Tensor p = MDRN_PASS(patches, x, x, s);
-  const at::Tensor pre = batched_mm(w.reshape({Co, -1}), p).view({N, Co, Ho, Wo});
-  return MDRN_PASS(bias_lrelu, x, pre, b.contiguous(), slope);
+  return MDRN_PASS(patch_conv, x, x, w.reshape({w.size(0), -1}), b.contiguous(), s, slope);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> degrade_backward(const at::Tensor& grad, const at::Tensor& out,

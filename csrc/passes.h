@@ -1,6 +1,7 @@
 // The memory passes the fused ops are built from, one CPU and one CUDA implementation each.
-// An op (csrc/<family>.cpp) is written once around vendor GEMMs (at::baddbmm: oneDNN/MKL, cuBLAS)
-// and these passes; `MDRN_PASS(name, device_tensor, args...)` picks the device's implementation.
+// An op (csrc/<family>.cpp) is written once around vendor GEMMs (at::mm: oneDNN/MKL, cuBLAS) and these
+// passes (the forward GEMM ops are passes too: on CPU they run tile by tile around the GEMM);
+// `MDRN_PASS(name, device_tensor, args...)` picks the device's implementation.
 // All tensors are NCHW-contiguous, viewed as [N, C, HW] where noted.
 #pragma once
 #include <ATen/ATen.h>
@@ -14,12 +15,15 @@ namespace mdrn_fast {
   /* (g * lrelu'(out), sum over n, hw of it): the mask from the sign of the saved output */                 \
   std::tuple<at::Tensor, at::Tensor> bias_lrelu_backward(const at::Tensor& grad, const at::Tensor& out,     \
                                                          double slope);                                     \
+  /* lrelu(w2 [Co, C*s*s] @ patches(x) + bias) [N, Co, Ho, Wo]: the degrade forward */                      \
+  at::Tensor patch_conv(const at::Tensor& x, const at::Tensor& w2, const at::Tensor& bias, int64_t s,         \
+                        double slope);                                                                      \
   /* x [N, C, H, W] -> patches [N, C*s*s, Ho*Wo]: row c*s*s + i*s + j holds x[c, ho*s+i, wo*s+j] */         \
   at::Tensor patches(const at::Tensor& x, int64_t s);                                                       \
   /* the adjoint: patches [N, C*s*s, Ho*Wo] -> [N, C, H, W], zero where no patch covers (H % s, W % s) */    \
   at::Tensor patches_backward(const at::Tensor& p, int64_t s, int64_t H, int64_t W);                        \
-  /* y [N, C*s*s, h*w] -> pixel_shuffle(y + bias) [N, C, h*s, w*s] in one pass */                           \
-  at::Tensor shuffle_bias(const at::Tensor& y, const at::Tensor& bias, int64_t s, int64_t h, int64_t w);    \
+  /* pixel_shuffle(w2 [C*s*s, Ci] @ h + bias) [N, C, h*s, w*s]: the reconstruct forward */                 \
+  at::Tensor conv1x1_shuffle(const at::Tensor& h, const at::Tensor& w2, const at::Tensor& bias, int64_t s);  \
   /* the adjoint of pixel_shuffle, and the bias gradient, in one pass: g [N, C, h*s, w*s] -> */              \
   /* ([N, C*s*s, h*w], [C*s*s]) */                                                                          \
   std::tuple<at::Tensor, at::Tensor> unshuffle_sum(const at::Tensor& g, int64_t s);                         \

@@ -1,9 +1,10 @@
 // RECONSTRUCT: out = pixel_shuffle(conv1x1(h, W, b), s), W [C*s*s, Ci]:
 //   Y = W @ h.view(N, Ci, hw)   (vendor GEMM, written NCHW directly: no transpose)
-//   out = shuffle_bias(Y, b)     (bias and the pixel-shuffle scatter in the one store pass)
+//   out = pixel_shuffle(Y + b)   (bias and the pixel-shuffle scatter in the one store pass; on CPU per tile of
+//                                 rows, so that Y never makes a trip through memory)
 // Backward: (G, db) = unshuffle_sum(dout) (the adjoint gather, b's gradient in the same pass);
 //   dh = W^T G,  dW = sum_n G_n h_n^T.
-#include <ATen/Parallel.h>
+#include <algorithm>
 
 #include "common.h"
 #include "passes.h"
@@ -11,23 +12,27 @@
 namespace mdrn_fast {
 namespace cpu {
 
-at::Tensor shuffle_bias(const at::Tensor& y, const at::Tensor& bias, int64_t s, int64_t h, int64_t w) {
-  const int64_t N = y.size(0), C = y.size(1) / (s * s), Ho = h * s, Wo = w * s;
-  at::Tensor out = at::empty({N, C, Ho, Wo}, y.options());
-  MDRN_DISPATCH(y.scalar_type(), "shuffle_bias_cpu", [&] {
+at::Tensor conv1x1_shuffle(const at::Tensor& h, const at::Tensor& w2, const at::Tensor& bias, int64_t s) {
+  const int64_t N = h.size(0), Ci = h.size(1), hh = h.size(2), ww = h.size(3), K = w2.size(0), C = K / (s * s);
+  const int64_t Ho = hh * s, Wo = ww * s;
+  at::Tensor out = at::empty({N, C, Ho, Wo}, h.options());
+  const at::Tensor hv = h.view({N, Ci, hh * ww});
+  // low-res rows per tile: the tile's GEMM result (K x rows*ww) stays in L2 until it is scattered
+  const int64_t rows = std::max<int64_t>(1, 256 * 1024 / (K * ww * h.element_size()));
+  MDRN_DISPATCH(h.scalar_type(), "conv1x1_shuffle_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    const scalar_t* yp = y.const_data_ptr<scalar_t>();
     const scalar_t* bp = bias.const_data_ptr<scalar_t>();
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, N * C * Ho, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {  // r = (n, c, output row)
-        const int64_t row = r % Ho, nc = r / Ho, c = nc % C, hh = row / s, i = row % s;
-        for (int64_t j = 0; j < s; ++j) {  // output columns j, j + s, ... come from one channel of Y
-          const int64_t k = (c * s + i) * s + j;
-          const scalar_t* src = yp + ((nc - c) * s * s + k) * h * w + hh * w;
-          const acc_t b = static_cast<acc_t>(bp[k]);
-          scalar_t* dst = op + r * Wo + j;
-          for (int64_t ww = 0; ww < w; ++ww) dst[ww * s] = static_cast<scalar_t>(static_cast<acc_t>(src[ww]) + b);
+    parallel_tiles(N, hh, rows, [&](int64_t n, int64_t r0, int64_t nr) {
+      const at::Tensor y = at::mm(w2, hv.select(0, n).narrow(1, r0 * ww, nr * ww));
+      const scalar_t* yp = y.const_data_ptr<scalar_t>();
+      for (int64_t k = 0; k < K; ++k) {  // k = (c, i, j): row r of channel k -> output row r*s + i, columns j + s*x
+        const int64_t j = k % s, i = (k / s) % s, c = k / (s * s);
+        const acc_t b = static_cast<acc_t>(bp[k]);
+        for (int64_t r = 0; r < nr; ++r) {
+          const scalar_t* src = yp + (k * nr + r) * ww;
+          scalar_t* dst = op + ((n * C + c) * Ho + (r0 + r) * s + i) * Wo + j;
+          for (int64_t x = 0; x < ww; ++x) dst[x * s] = static_cast<scalar_t>(static_cast<acc_t>(src[x]) + b);
         }
       }
     });
@@ -86,9 +91,7 @@ at::Tensor reconstruct(const at::Tensor& h_in, const at::Tensor& w, const at::Te
   MDRN_CHECK_SAME("h", h_in, "bias", b);
   MDRN_CHECK_SHAPE("bias", b, w.size(0));
   const at::Tensor h = h_in.contiguous();
-  const int64_t N = h.size(0), hh = h.size(2), ww = h.size(3);
-  const at::Tensor y = batched_mm(w.reshape({w.size(0), -1}), h.view({N, h.size(1), hh * ww}));
-  return MDRN_PASS(shuffle_bias, h, y, b.contiguous(), s, hh, ww);
+  return MDRN_PASS(conv1x1_shuffle, h, h, w.reshape({w.size(0), -1}), b.contiguous(), s);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> reconstruct_backward(const at::Tensor& grad, const at::Tensor& h_in,

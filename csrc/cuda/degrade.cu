@@ -1,5 +1,6 @@
-// DEGRADE passes on CUDA (math in csrc/degrade.cpp): the patch gather and its adjoint, one thread per
-// written element so that stores are coalesced; patches do not overlap, so the adjoint needs no atomics.
+// DEGRADE passes on CUDA (math in csrc/degrade.cpp): the forward (gather, cuBLAS, epilogue); the patch gather
+// and its adjoint, one thread per written element so that stores are coalesced; patches do not overlap, so the
+// adjoint needs no atomics.
 #include "cuda_common.cuh"
 #include "../passes.h"
 
@@ -41,6 +42,12 @@ at::Tensor patches(const at::Tensor& x, int64_t s) {
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return p;
+}
+
+at::Tensor patch_conv(const at::Tensor& x, const at::Tensor& w2, const at::Tensor& bias, int64_t s, double slope) {
+  const int64_t N = x.size(0), Co = w2.size(0), Ho = x.size(2) / s, Wo = x.size(3) / s;
+  const at::Tensor pre = batched_mm(w2, patches(x, s)).view({N, Co, Ho, Wo});  // gather, cuBLAS, epilogue
+  return bias_lrelu(pre, bias, slope);
 }
 
 at::Tensor patches_backward(const at::Tensor& p, int64_t s, int64_t H, int64_t W) {

@@ -1,5 +1,5 @@
-// RECONSTRUCT passes on CUDA (math in csrc/reconstruct.cpp): bias + pixel-shuffle store, and its adjoint
-// with the bias gradient reduced in the same pass (one block per (n, k) plane, an atomic add per block).
+// RECONSTRUCT passes on CUDA (math in csrc/reconstruct.cpp): the GEMM then the bias + pixel-shuffle store, and
+// its adjoint with the bias gradient reduced in the same pass (one block per (n, k) plane, an atomic add per block).
 #include "cuda_common.cuh"
 #include "../passes.h"
 
@@ -43,9 +43,10 @@ __global__ void unshuffle_sum_kernel(const scalar_t* __restrict__ g,  // [N, C, 
 
 }  // namespace
 
-at::Tensor shuffle_bias(const at::Tensor& y, const at::Tensor& bias, int64_t s, int64_t h, int64_t w) {
-  const c10::cuda::CUDAGuard guard(y.device());
-  const int64_t N = y.size(0), C = y.size(1) / (s * s);
+at::Tensor conv1x1_shuffle(const at::Tensor& hin, const at::Tensor& w2, const at::Tensor& bias, int64_t s) {
+  const c10::cuda::CUDAGuard guard(hin.device());
+  const int64_t N = hin.size(0), C = w2.size(0) / (s * s), h = hin.size(2), w = hin.size(3);
+  const at::Tensor y = batched_mm(w2, hin.view({N, hin.size(1), h * w}));  // cuBLAS, then one store pass
   at::Tensor out = at::empty({N, C, h * s, w * s}, y.options());
   const int64_t total = out.numel();
   MDRN_DISPATCH(y.scalar_type(), "shuffle_bias_cuda", [&] {
