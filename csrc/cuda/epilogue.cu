@@ -29,7 +29,8 @@ __global__ void bias_lrelu_backward_kernel(const scalar_t* __restrict__ grad,  /
   const int64_t base = blockIdx.x * HW;
   acc_t acc = 0;
   for (int64_t i = threadIdx.x; i < HW; i += blockDim.x) {
-    const acc_t g = static_cast<acc_t>(grad[base + i]) * (static_cast<acc_t>(out[base + i]) > 0 ? acc_t(1) : acc_t(slope));
+    const acc_t mask = static_cast<acc_t>(out[base + i]) > 0 ? acc_t(1) : acc_t(slope);
+    const acc_t g = static_cast<acc_t>(grad[base + i]) * mask;
     grad_t[base + i] = static_cast<scalar_t>(g);
     acc += g;
   }
