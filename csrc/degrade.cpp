@@ -80,10 +80,12 @@ at::Tensor patches_backward(const at::Tensor& p, int64_t s, int64_t H, int64_t W
       for (int64_t r = begin; r < end; ++r) {  // r = (n, c, h): one row of x
         const int64_t h = r % H, nc = r / H, ho = h / s, i = h % s;
         scalar_t* dst = xp + r * W;
-        for (int64_t w = 0; w < W; ++w) {
-          const int64_t wo = w / s, j = w % s;
-          dst[w] = (ho < Ho && wo < Wo) ? pp[((nc * s + i) * s + j) * Ho * Wo + ho * Wo + wo] : scalar_t(0);
+        const int64_t covered = ho < Ho ? Wo * s : 0;  // columns inside a patch; the rest get no gradient
+        for (int64_t j = 0; j < s && covered > 0; ++j) {  // column j + s*wo comes from row (c, i, j) of P
+          const scalar_t* src = pp + ((nc * s + i) * s + j) * Ho * Wo + ho * Wo;
+          for (int64_t wo = 0; wo < Wo; ++wo) dst[wo * s + j] = src[wo];
         }
+        std::fill(dst + covered, dst + W, scalar_t(0));
       }
     });
   });

@@ -74,6 +74,18 @@ def test_cpu_tiles_match_reference(op, shape, scale):
                                atol=1e-12, rtol=1e-12)
 
 
+@pytest.mark.parametrize("scale", [2, 4])
+def test_degrade_ragged_edges(scale):
+    """H, W not multiples of the scale: the rows and columns no patch covers get a zero gradient."""
+    args = prepare(make_case("degrade", (2, 3, 4 * scale + scale - 1, 3 * scale + 1), scale), torch.float64, "cpu")
+    out = {be: ops.degrade(**args, backend=be) for be in ("cpu", "torch")}
+    torch.testing.assert_close(out["cpu"], out["torch"], atol=1e-12, rtol=1e-12)
+    g = torch.randn_like(out["torch"])
+    tensors = [t for _, t in leaves(args)]
+    for a, b in zip(torch.autograd.grad(out["cpu"], tensors, g), torch.autograd.grad(out["torch"], tensors, g)):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
+
+
 @pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU")
 def test_noise_streams_match_across_devices():
     x = torch.rand(2, 3, 17, 9)
