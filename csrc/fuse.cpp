@@ -45,7 +45,7 @@ at::Tensor fuse(at::TensorList parts_in, const at::Tensor& w, const at::Tensor& 
     offset += p.size(1);
     p = p.contiguous().view({N, p.size(1), L});
   }
-  if (parts[0].is_cuda()) {  // cuBLAS streams whole parts at full bandwidth: accumulate GEMMs into one output
+  if (parts[0].is_cuda()) {  // one cuBLAS batched GEMM per part accumulating into the output (not yet tiled)
     at::Tensor out = b.view({1, Co, 1}).expand({N, Co, L}).contiguous();
     for (size_t i = 0; i < parts.size(); ++i)
       out.baddbmm_(w_parts[i].unsqueeze(0).expand({N, Co, w_parts[i].size(1)}), parts[i]);
