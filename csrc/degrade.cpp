@@ -1,10 +1,11 @@
 // DEGRADE: out = lrelu(conv2d(x, W, b, stride=s)), W [Co, C, s, s], as a patch GEMM:
 //   P = patches(x) [N, C*s*s, Ho*Wo]  (the s x s blocks, one gather pass)
 //   out = bias_lrelu(W.view(Co, C*s*s) @ P, b)   (vendor GEMM, then one epilogue pass)
-// On CPU all three run per tile of output rows (P and the GEMM result stay in L2): x read once, out written once.
 // Backward (D = dL/d(pre-activation), masked by the sign of the saved output, b's gradient in that pass):
 //   dW = sum_n D_n P_n^T,  dP = W^T D,  dx = patches^T(dP)  (a scatter with no overlaps: no atomics)
 // P is recomputed in the backward rather than saved: one gather instead of C*s*s*Ho*Wo stored values.
+// On CPU both directions run per tile of output rows, with P, D and dP living in L2 only: x, out and grad are
+// read once, out and dx written once. The CUDA passes (csrc/cuda/degrade.cu) make the steps whole passes.
 #include <algorithm>
 
 #include "common.h"
@@ -13,28 +14,38 @@
 namespace mdrn_fast {
 namespace cpu {
 
+// The patches of output rows [r0, r0 + nr) of sample n, k = (c, i, j):
+//   P[k, r*Wo + wo] = x[n, c, (r0+r)*s + i, wo*s + j]
+template <typename scalar_t>
+static void gather_patches(const scalar_t* xp, scalar_t* pp, int64_t n, int64_t r0, int64_t nr, int64_t C, int64_t H,
+                           int64_t W, int64_t s, int64_t Wo) {
+  for (int64_t k = 0; k < C * s * s; ++k) {
+    const int64_t j = k % s, i = (k / s) % s, c = k / (s * s);
+    for (int64_t r = 0; r < nr; ++r) {
+      const scalar_t* src = xp + ((n * C + c) * H + (r0 + r) * s + i) * W + j;
+      scalar_t* dst = pp + (k * nr + r) * Wo;
+      for (int64_t wo = 0; wo < Wo; ++wo) dst[wo] = src[wo * s];
+    }
+  }
+}
+
+// Output rows per tile: the tile's patches, and in the backward its gradient, stay in L2.
+static int64_t tile_rows(int64_t K, int64_t Wo, int64_t itemsize) {
+  return std::max<int64_t>(1, 256 * 1024 / (K * Wo * itemsize));
+}
+
 at::Tensor patch_conv(const at::Tensor& x, const at::Tensor& w2, const at::Tensor& bias, int64_t s, double slope) {
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), Ho = H / s, Wo = W / s;
   const int64_t Co = w2.size(0), K = C * s * s;
   at::Tensor out = at::empty({N, Co, Ho, Wo}, x.options());
-  // output rows per tile: the tile's patches (K x rows*Wo) stay in L2 between the gather and the GEMM
-  const int64_t rows = std::max<int64_t>(1, 256 * 1024 / (K * Wo * x.element_size()));
   MDRN_DISPATCH(x.scalar_type(), "patch_conv_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     const scalar_t* bp = bias.const_data_ptr<scalar_t>();
     const acc_t sl = static_cast<acc_t>(slope);
-    parallel_tiles(N, Ho, rows, [&](int64_t n, int64_t r0, int64_t nr) {
+    parallel_tiles(N, Ho, tile_rows(K, Wo, x.element_size()), [&](int64_t n, int64_t r0, int64_t nr) {
       at::Tensor p = at::empty({K, nr * Wo}, x.options());
-      scalar_t* pp = p.mutable_data_ptr<scalar_t>();
-      for (int64_t k = 0; k < K; ++k) {  // k = (c, i, j)
-        const int64_t j = k % s, i = (k / s) % s, c = k / (s * s);
-        for (int64_t r = 0; r < nr; ++r) {
-          const scalar_t* src = xp + ((n * C + c) * H + (r0 + r) * s + i) * W + j;
-          scalar_t* dst = pp + (k * nr + r) * Wo;
-          for (int64_t wo = 0; wo < Wo; ++wo) dst[wo] = src[wo * s];
-        }
-      }
+      gather_patches(xp, p.mutable_data_ptr<scalar_t>(), n, r0, nr, C, H, W, s, Wo);
       at::Tensor o = out.select(0, n).view({Co, Ho * Wo}).narrow(1, r0 * Wo, nr * Wo);
       at::mm_out(o, w2, p);  // straight into the output rows (leading dimension Ho*Wo)
       scalar_t* op = o.mutable_data_ptr<scalar_t>();
@@ -51,45 +62,62 @@ at::Tensor patch_conv(const at::Tensor& x, const at::Tensor& w2, const at::Tenso
   return out;
 }
 
-at::Tensor patches(const at::Tensor& x, int64_t s) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor> patch_conv_backward(const at::Tensor& grad, const at::Tensor& out,
+                                                                   const at::Tensor& x, const at::Tensor& w2,
+                                                                   int64_t s, double slope) {
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), Ho = H / s, Wo = W / s;
-  at::Tensor p = at::empty({N, C * s * s, Ho * Wo}, x.options());
-  MDRN_DISPATCH(x.scalar_type(), "patches_cpu", [&] {
+  const int64_t Co = w2.size(0), K = C * s * s, rows = tile_rows(K + Co, Wo, x.element_size());
+  const int64_t tiles = (Ho + rows - 1) / rows;
+  const auto acc_type = at::toOpMathType(x.scalar_type());
+  at::Tensor grad_x = at::empty_like(x);
+  // one partial dW and db per tile, summed below: deterministic for any number of threads
+  at::Tensor partial_w = at::empty({N * tiles, Co, K}, x.options());
+  at::Tensor partial_b = at::empty({N * tiles, Co}, x.options().dtype(acc_type));
+  const at::Tensor w2t = w2.t();
+  MDRN_DISPATCH(x.scalar_type(), "patch_conv_backward_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
-    scalar_t* pp = p.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, N * C * s * s, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {  // r = (n, c, i, j): one row of P
-        const int64_t j = r % s, i = (r / s) % s, nc = r / (s * s);
-        const scalar_t* src = xp + nc * H * W + i * W + j;
-        scalar_t* dst = pp + r * Ho * Wo;
-        for (int64_t ho = 0; ho < Ho; ++ho)
-          for (int64_t wo = 0; wo < Wo; ++wo) dst[ho * Wo + wo] = src[ho * s * W + wo * s];
-      }
-    });
-  });
-  return p;
-}
-
-at::Tensor patches_backward(const at::Tensor& p, int64_t s, int64_t H, int64_t W) {
-  const int64_t N = p.size(0), C = p.size(1) / (s * s), Ho = H / s, Wo = W / s;
-  at::Tensor x = at::empty({N, C, H, W}, p.options());
-  MDRN_DISPATCH(p.scalar_type(), "patches_backward_cpu", [&] {
-    const scalar_t* pp = p.const_data_ptr<scalar_t>();
-    scalar_t* xp = x.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, N * C * H, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {  // r = (n, c, h): one row of x
-        const int64_t h = r % H, nc = r / H, ho = h / s, i = h % s;
-        scalar_t* dst = xp + r * W;
-        const int64_t covered = ho < Ho ? Wo * s : 0;  // columns inside a patch; the rest get no gradient
-        for (int64_t j = 0; j < s && covered > 0; ++j) {  // column j + s*wo comes from row (c, i, j) of P
-          const scalar_t* src = pp + ((nc * s + i) * s + j) * Ho * Wo + ho * Wo;
-          for (int64_t wo = 0; wo < Wo; ++wo) dst[wo * s + j] = src[wo];
+    const scalar_t* gp = grad.const_data_ptr<scalar_t>();
+    const scalar_t* op = out.const_data_ptr<scalar_t>();
+    scalar_t* gxp = grad_x.mutable_data_ptr<scalar_t>();
+    acc_t* pbp = partial_b.mutable_data_ptr<acc_t>();
+    const acc_t sl = static_cast<acc_t>(slope);
+    parallel_tiles(N, Ho, rows, [&](int64_t n, int64_t r0, int64_t nr) {
+      const int64_t t = n * tiles + r0 / rows, len = nr * Wo;
+      at::Tensor d = at::empty({Co, len}, x.options());  // D: the gradient through bias + LeakyReLU
+      scalar_t* dp = d.mutable_data_ptr<scalar_t>();
+      for (int64_t co = 0; co < Co; ++co) {
+        const int64_t base = (n * Co + co) * Ho * Wo + r0 * Wo;
+        acc_t acc = 0;
+        for (int64_t l = 0; l < len; ++l) {  // the mask from the sign of the saved output, as a 0/1 factor
+          const acc_t positive = static_cast<acc_t>(static_cast<acc_t>(op[base + l]) > 0);
+          const acc_t g = static_cast<acc_t>(gp[base + l]) * (sl + (1 - sl) * positive);
+          dp[co * len + l] = static_cast<scalar_t>(g);
+          acc += g;
         }
-        std::fill(dst + covered, dst + W, scalar_t(0));
+        pbp[t * Co + co] = acc;
       }
+      at::Tensor p = at::empty({K, len}, x.options());
+      gather_patches(xp, p.mutable_data_ptr<scalar_t>(), n, r0, nr, C, H, W, s, Wo);
+      at::Tensor pw = partial_w.select(0, t);
+      at::mm_out(pw, d, p.t());
+      const at::Tensor dpatch = at::mm(w2t, d);  // [K, len], scattered back into x's layout
+      const scalar_t* dpp = dpatch.const_data_ptr<scalar_t>();
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t r = 0; r < nr; ++r)
+          for (int64_t i = 0; i < s; ++i) {
+            scalar_t* dst = gxp + ((n * C + c) * H + (r0 + r) * s + i) * W;
+            for (int64_t j = 0; j < s; ++j) {  // column j + s*wo comes from row (c, i, j) of dP
+              const scalar_t* src = dpp + ((c * s + i) * s + j) * len + r * Wo;
+              for (int64_t wo = 0; wo < Wo; ++wo) dst[wo * s + j] = src[wo];
+            }
+            std::fill(dst + Wo * s, dst + W, scalar_t(0));  // columns no patch covers get no gradient
+          }
     });
   });
-  return x;
+  if (Ho * s < H) grad_x.narrow(2, Ho * s, H - Ho * s).zero_();  // nor do the rows below the last patch
+  return {grad_x, partial_w.sum({0}, false, acc_type).to(x.scalar_type()),
+          partial_b.sum(0).to(x.scalar_type())};
 }
 
 }  // namespace cpu
@@ -120,14 +148,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> degrade_backward(const at::Tensor
   MDRN_CHECK_SAME("out", out, "grad", grad);
   TORCH_CHECK(grad.sizes() == out.sizes(), "grad: expected shape ", out.sizes(), ", got ", grad.sizes());
   const at::Tensor x = x_in.contiguous();
-  const int64_t N = x.size(0), Co = w.size(0);
-  auto [d, grad_b] = MDRN_PASS(bias_lrelu_backward, x, grad.contiguous(), out.contiguous(), slope);
-  const at::Tensor dv = d.view({N, Co, -1});
-  const at::Tensor p = MDRN_PASS(patches, x, x, s);
-  const at::Tensor grad_w = at::bmm(dv, p.transpose(1, 2)).sum(0).view_as(w);
-  const at::Tensor dp = batched_mm(w.reshape({Co, -1}).t(), dv);
-  const at::Tensor grad_x = MDRN_PASS(patches_backward, x, dp, s, x.size(2), x.size(3));
-  return {grad_x, grad_w, grad_b};
+  auto [grad_x, grad_w2, grad_b] =
+      MDRN_PASS(patch_conv_backward, x, grad.contiguous(), out.contiguous(), x, w.reshape({w.size(0), -1}), s, slope);
+  return {grad_x, grad_w2.view_as(w), grad_b};
 }
 
 TORCH_LIBRARY_FRAGMENT(mdrn_fast, m) {

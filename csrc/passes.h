@@ -18,10 +18,10 @@ namespace mdrn_fast {
   /* lrelu(w2 [Co, C*s*s] @ patches(x) + bias) [N, Co, Ho, Wo]: the degrade forward */                      \
   at::Tensor patch_conv(const at::Tensor& x, const at::Tensor& w2, const at::Tensor& bias, int64_t s,         \
                         double slope);                                                                      \
-  /* x [N, C, H, W] -> patches [N, C*s*s, Ho*Wo]: row c*s*s + i*s + j holds x[c, ho*s+i, wo*s+j] */         \
-  at::Tensor patches(const at::Tensor& x, int64_t s);                                                       \
-  /* the adjoint: patches [N, C*s*s, Ho*Wo] -> [N, C, H, W], zero where no patch covers (H % s, W % s) */    \
-  at::Tensor patches_backward(const at::Tensor& p, int64_t s, int64_t H, int64_t W);                        \
+  /* its backward: (dx, dw2, dbias) from the gradient and the saved output */                               \
+  std::tuple<at::Tensor, at::Tensor, at::Tensor> patch_conv_backward(const at::Tensor& grad, const at::Tensor& out, \
+                                                                     const at::Tensor& x, const at::Tensor& w2,     \
+                                                                     int64_t s, double slope);                      \
   /* pixel_shuffle(w2 [C*s*s, Ci] @ h + bias) [N, C, h*s, w*s]: the reconstruct forward */                 \
   at::Tensor conv1x1_shuffle(const at::Tensor& h, const at::Tensor& w2, const at::Tensor& bias, int64_t s);  \
   /* the adjoint of pixel_shuffle, and the bias gradient, in one pass: g [N, C, h*s, w*s] -> */              \

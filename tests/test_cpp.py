@@ -67,11 +67,15 @@ def test_gradcheck_float64(op, scale):
     ("degrade", (2, 3, 251, 203), 2), ("degrade", (1, 2, 250, 206), 4),
     ("reconstruct", (2, 2, 400, 202), 2), ("reconstruct", (1, 1, 400, 204), 4), ("fuse", (1, 3, 130, 121), 2)])
 def test_cpu_tiles_match_reference(op, shape, scale):
-    """The CPU forwards run tile by tile; these sizes span several tiles with a ragged last one (the shared
+    """The CPU kernels run tile by tile; these sizes span several tiles with a ragged last one (the shared
     op cases fit in one tile). float64, so that any misplaced element shows far above rounding."""
-    args = prepare(make_case(op, shape, scale), torch.float64, "cpu", grad=False)
-    torch.testing.assert_close(getattr(ops, op)(**args, backend="cpu"), getattr(ops, op)(**args, backend="torch"),
-                               atol=1e-12, rtol=1e-12)
+    args = prepare(make_case(op, shape, scale), torch.float64, "cpu")
+    out = {be: getattr(ops, op)(**args, backend=be) for be in ("cpu", "torch")}
+    torch.testing.assert_close(out["cpu"], out["torch"], atol=1e-12, rtol=1e-12)
+    g = torch.randn_like(out["torch"])
+    tensors = [t for _, t in leaves(args)]
+    for a, b in zip(torch.autograd.grad(out["cpu"], tensors, g), torch.autograd.grad(out["torch"], tensors, g)):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
 
 
 @pytest.mark.parametrize("scale", [2, 4])

@@ -1,6 +1,6 @@
-// DEGRADE passes on CUDA (math in csrc/degrade.cpp): the forward (gather, cuBLAS, epilogue); the patch gather
-// and its adjoint, one thread per written element so that stores are coalesced; patches do not overlap, so the
-// adjoint needs no atomics.
+// DEGRADE passes on CUDA (math in csrc/degrade.cpp): forward and backward as whole passes around cuBLAS. The
+// patch gather and its adjoint run one thread per written element so that stores are coalesced; patches do not
+// overlap, so the adjoint needs no atomics.
 #include "cuda_common.cuh"
 #include "../passes.h"
 
@@ -31,7 +31,7 @@ __global__ void patches_backward_kernel(const scalar_t* __restrict__ p,  // [N, 
 
 }  // namespace
 
-at::Tensor patches(const at::Tensor& x, int64_t s) {
+static at::Tensor patches(const at::Tensor& x, int64_t s) {  // x -> [N, C*s*s, Ho*Wo]
   const c10::cuda::CUDAGuard guard(x.device());
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), Ho = H / s, Wo = W / s;
   at::Tensor p = at::empty({N, C * s * s, Ho * Wo}, x.options());
@@ -44,13 +44,7 @@ at::Tensor patches(const at::Tensor& x, int64_t s) {
   return p;
 }
 
-at::Tensor patch_conv(const at::Tensor& x, const at::Tensor& w2, const at::Tensor& bias, int64_t s, double slope) {
-  const int64_t N = x.size(0), Co = w2.size(0), Ho = x.size(2) / s, Wo = x.size(3) / s;
-  const at::Tensor pre = batched_mm(w2, patches(x, s)).view({N, Co, Ho, Wo});  // gather, cuBLAS, epilogue
-  return bias_lrelu(pre, bias, slope);
-}
-
-at::Tensor patches_backward(const at::Tensor& p, int64_t s, int64_t H, int64_t W) {
+static at::Tensor patches_backward(const at::Tensor& p, int64_t s, int64_t H, int64_t W) {  // its adjoint
   const c10::cuda::CUDAGuard guard(p.device());
   const int64_t N = p.size(0), C = p.size(1) / (s * s);
   at::Tensor x = at::empty({N, C, H, W}, p.options());
@@ -61,6 +55,24 @@ at::Tensor patches_backward(const at::Tensor& p, int64_t s, int64_t H, int64_t W
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return x;
+}
+
+at::Tensor patch_conv(const at::Tensor& x, const at::Tensor& w2, const at::Tensor& bias, int64_t s, double slope) {
+  const int64_t N = x.size(0), Co = w2.size(0), Ho = x.size(2) / s, Wo = x.size(3) / s;
+  const at::Tensor pre = batched_mm(w2, patches(x, s)).view({N, Co, Ho, Wo});  // gather, cuBLAS, epilogue
+  return bias_lrelu(pre, bias, slope);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> patch_conv_backward(const at::Tensor& grad, const at::Tensor& out,
+                                                                   const at::Tensor& x, const at::Tensor& w2,
+                                                                   int64_t s, double slope) {
+  const int64_t N = x.size(0), Co = w2.size(0);
+  auto [d, grad_b] = bias_lrelu_backward(grad, out, slope);
+  const at::Tensor dv = d.view({N, Co, -1});
+  const at::Tensor p = patches(x, s);
+  const at::Tensor grad_w2 = at::bmm(dv, p.transpose(1, 2)).sum(0);
+  const at::Tensor grad_x = patches_backward(batched_mm(w2.t(), dv), s, x.size(2), x.size(3));
+  return {grad_x, grad_w2, grad_b};
 }
 
 }  // namespace cuda
