@@ -1,22 +1,170 @@
-// FAKD (feature-affinity distillation) without the HW x HW affinity matrices, for CPU and CUDA alike:
+// The HMDS feature distances (mdrn_fast/distill/losses.py), fused; CPU kernels here, CUDA in cuda/distill.cu.
+//
+// l1 / l2: one read of fs and ft for the value (fixed-size chunk sums, so deterministic); the backward reads
+// them once more and writes the gradient, instead of storing |fs - ft| or its sign for it.
+//
+// at: the only full-size work is the channel energy e[n, hw] = mean_c f^2 (one read of f) and, backward,
+// df = f * de * 2 / C (one read, one write); the normalization of the [N, HW] maps is left to PyTorch.
+//
+// fakd, without the HW x HW affinity matrices, for CPU and CUDA alike:
 // the same tiled algorithm as kernels/distill.py (math there), over tile GEMMs (oneDNN/MKL or cuBLAS).
 // Per sample, U = unit columns of F [C, HW]; for each tile P of positions and each tile Q:
 //   forward  sum |U_s[:,P]^T U_s[:,Q] - U_t[:,P]^T U_t[:,Q]|
 //   backward dU_s[:,P] += U_s[:,Q] G[P,Q]^T,  dU_t[:,P] -= U_t[:,Q] G[P,Q]^T,  G = sign(difference)
 // Memory: O(C HW + tile^2), never O(HW^2).
 #include "common.h"
+#include "passes.h"
 
 namespace mdrn_fast {
+namespace cpu {
 
-constexpr int64_t kTile = 512;
-constexpr double kEps = 1e-12;
+// Sum of |a - b| or (a - b)^2 over [lo, hi), in independent lanes that the compiler turns into SIMD adds.
+template <bool kSquare, typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
+static acc_t lp_chunk(const scalar_t* a, const scalar_t* b, int64_t lo, int64_t hi) {
+  constexpr int kLanes = 16;
+  acc_t lane[kLanes] = {};
+  auto term = [](acc_t d) { return kSquare ? d * d : std::abs(d); };
+  int64_t i = lo;
+  for (; i + kLanes <= hi; i += kLanes)
+    for (int k = 0; k < kLanes; ++k) lane[k] += term(static_cast<acc_t>(a[i + k]) - static_cast<acc_t>(b[i + k]));
+  acc_t sum = 0;
+  for (; i < hi; ++i) sum += term(static_cast<acc_t>(a[i]) - static_cast<acc_t>(b[i]));
+  for (int k = 0; k < kLanes; ++k) sum += lane[k];
+  return sum;
+}
 
-static void check_fakd(const at::Tensor& fs, const at::Tensor& ft) {
+at::Tensor lp_partials(const at::Tensor& a, const at::Tensor& b, bool square) {
+  const int64_t total = a.numel(), chunks = (total + kLpChunk - 1) / kLpChunk;
+  at::Tensor out = at::empty({chunks}, a.options().dtype(at::toOpMathType(a.scalar_type())));
+  MDRN_DISPATCH(a.scalar_type(), "lp_partials_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* ap = a.const_data_ptr<scalar_t>();
+    const scalar_t* bp = b.const_data_ptr<scalar_t>();
+    acc_t* op = out.mutable_data_ptr<acc_t>();
+    at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t c = begin; c < end; ++c) {
+        const int64_t lo = c * kLpChunk, hi = std::min(total, lo + kLpChunk);
+        op[c] = square ? lp_chunk<true>(ap, bp, lo, hi) : lp_chunk<false>(ap, bp, lo, hi);
+      }
+    });
+  });
+  return out;
+}
+
+at::Tensor lp_backward(const at::Tensor& grad, const at::Tensor& a, const at::Tensor& b, bool square) {
+  at::Tensor out = at::empty_like(a);
+  const int64_t total = a.numel();
+  MDRN_DISPATCH(a.scalar_type(), "lp_backward_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const acc_t scale = grad.item<acc_t>() / static_cast<acc_t>(total);
+    const scalar_t* ap = a.const_data_ptr<scalar_t>();
+    const scalar_t* bp = b.const_data_ptr<scalar_t>();
+    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    at::parallel_for(0, total, 16384, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const acc_t d = static_cast<acc_t>(ap[i]) - static_cast<acc_t>(bp[i]);
+        const acc_t g = square ? 2 * d : static_cast<acc_t>((d > 0) - (d < 0));
+        op[i] = static_cast<scalar_t>(scale * g);
+      }
+    });
+  });
+  return out;
+}
+
+at::Tensor channel_energy(const at::Tensor& f) {
+  const int64_t N = f.size(0), C = f.size(1), HW = f.numel() / (N * C);
+  constexpr int64_t kSpan = 256;  // positions per task: the accumulators stay in registers / L1
+  at::Tensor out = at::empty({N, HW}, f.options().dtype(at::toOpMathType(f.scalar_type())));
+  MDRN_DISPATCH(f.scalar_type(), "channel_energy_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* fp = f.const_data_ptr<scalar_t>();
+    acc_t* op = out.mutable_data_ptr<acc_t>();
+    const int64_t spans = (HW + kSpan - 1) / kSpan;
+    at::parallel_for(0, N * spans, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        const int64_t n = t / spans, p0 = (t % spans) * kSpan, len = std::min(kSpan, HW - p0);
+        acc_t acc[kSpan] = {};
+        for (int64_t c = 0; c < C; ++c) {
+          const scalar_t* row = fp + (n * C + c) * HW + p0;
+          for (int64_t j = 0; j < len; ++j) acc[j] += static_cast<acc_t>(row[j]) * static_cast<acc_t>(row[j]);
+        }
+        for (int64_t j = 0; j < len; ++j) op[n * HW + p0 + j] = acc[j] / static_cast<acc_t>(C);
+      }
+    });
+  });
+  return out;
+}
+
+at::Tensor channel_energy_backward(const at::Tensor& grad, const at::Tensor& f) {
+  const int64_t N = f.size(0), C = f.size(1), HW = f.numel() / (N * C);
+  at::Tensor out = at::empty_like(f);
+  MDRN_DISPATCH(f.scalar_type(), "channel_energy_backward_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const acc_t two_over_c = static_cast<acc_t>(2) / static_cast<acc_t>(C);
+    const scalar_t* fp = f.const_data_ptr<scalar_t>();
+    const acc_t* gp = grad.const_data_ptr<acc_t>();
+    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    at::parallel_for(0, N * C, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t plane = begin; plane < end; ++plane) {
+        const acc_t* g = gp + (plane / C) * HW;
+        for (int64_t j = 0; j < HW; ++j)
+          op[plane * HW + j] = static_cast<scalar_t>(static_cast<acc_t>(fp[plane * HW + j]) * g[j] * two_over_c);
+      }
+    });
+  });
+  return out;
+}
+
+}  // namespace cpu
+
+static void check_pair(const at::Tensor& fs, const at::Tensor& ft) {
   MDRN_CHECK_FLOAT("fs", fs);
   MDRN_CHECK_DIM("fs", fs, 4);
   MDRN_CHECK_DIM("ft", ft, 4);
   MDRN_CHECK_SAME("fs", fs, "ft", ft);
   TORCH_CHECK(fs.numel() > 0, "fs: expected a non-empty tensor, got shape ", fs.sizes());
+}
+
+static void check_lp(const at::Tensor& fs, const at::Tensor& ft) {
+  check_pair(fs, ft);
+  TORCH_CHECK(fs.sizes() == ft.sizes(), "ft: expected the student's shape ", fs.sizes(), ", got ", ft.sizes());
+}
+
+at::Tensor lp_distance(const at::Tensor& fs, const at::Tensor& ft, bool square) {
+  check_lp(fs, ft);
+  const at::Tensor a = fs.contiguous(), b = ft.contiguous();
+  const at::Tensor partials = MDRN_PASS(lp_partials, a, a, b, square);
+  return (partials.sum() / static_cast<double>(a.numel())).to(fs.scalar_type());
+}
+
+at::Tensor lp_distance_backward(const at::Tensor& grad, const at::Tensor& fs, const at::Tensor& ft, bool square) {
+  check_lp(fs, ft);
+  const at::Tensor a = fs.contiguous(), b = ft.contiguous();
+  return MDRN_PASS(lp_backward, a, grad.to(at::toOpMathType(fs.scalar_type())), a, b, square);
+}
+
+at::Tensor channel_energy(const at::Tensor& f) {
+  MDRN_CHECK_FLOAT("f", f);
+  MDRN_CHECK_DIM("f", f, 4);
+  TORCH_CHECK(f.numel() > 0, "f: expected a non-empty tensor, got shape ", f.sizes());
+  const at::Tensor x = f.contiguous();
+  return MDRN_PASS(channel_energy, x, x);
+}
+
+at::Tensor channel_energy_backward(const at::Tensor& grad, const at::Tensor& f) {
+  MDRN_CHECK_DIM("f", f, 4);
+  MDRN_CHECK_SHAPE("grad", grad, f.size(0), f.size(2) * f.size(3));
+  TORCH_CHECK(grad.device() == f.device(), "grad is on ", grad.device(), " but f is on ", f.device());
+  const at::Tensor x = f.contiguous();
+  const at::Tensor g = grad.to(at::toOpMathType(f.scalar_type())).contiguous();
+  return MDRN_PASS(channel_energy_backward, x, g, x).view(f.sizes());
+}
+
+constexpr int64_t kTile = 512;
+constexpr double kEps = 1e-12;
+
+static void check_fakd(const at::Tensor& fs, const at::Tensor& ft) {
+  check_pair(fs, ft);
   TORCH_CHECK(fs.size(0) == ft.size(0) && fs.size(2) == ft.size(2) && fs.size(3) == ft.size(3),
               "ft: fakd needs the student's batch and spatial size ", fs.sizes(), ", got ", ft.sizes());
 }
@@ -78,10 +226,16 @@ std::tuple<at::Tensor, at::Tensor> fakd_backward(const at::Tensor& grad, const a
 }
 
 TORCH_LIBRARY_FRAGMENT(mdrn_fast, m) {
+  m.def("lp_distance(Tensor fs, Tensor ft, bool square) -> Tensor");
+  m.def("lp_distance_backward(Tensor grad, Tensor fs, Tensor ft, bool square) -> Tensor");
+  m.def("channel_energy(Tensor f) -> Tensor");
+  m.def("channel_energy_backward(Tensor grad, Tensor f) -> Tensor");
   m.def("fakd(Tensor fs, Tensor ft) -> Tensor");
   m.def("fakd_backward(Tensor grad, Tensor fs, Tensor ft) -> (Tensor, Tensor)");
 }
 
-MDRN_IMPL(m.impl("fakd", &fakd); m.impl("fakd_backward", &fakd_backward);)
+MDRN_IMPL(m.impl("lp_distance", &lp_distance); m.impl("lp_distance_backward", &lp_distance_backward);
+          m.impl("channel_energy", &channel_energy); m.impl("channel_energy_backward", &channel_energy_backward);
+          m.impl("fakd", &fakd); m.impl("fakd_backward", &fakd_backward);)
 
 }  // namespace mdrn_fast

@@ -35,7 +35,18 @@ namespace mdrn_fast {
   at::Tensor scale_shift(const at::Tensor& g, const at::Tensor& a, const at::Tensor& d);                    \
   /* x + std[n] * N(0, 1) from Philox4x32-10 keyed by seed, counter = element index / 4 */                  \
   at::Tensor add_noise(const at::Tensor& x, const at::Tensor& std, int64_t seed, bool clip);                \
+  /* per-chunk sums of |a - b| (or (a - b)^2) over fixed chunks of kLpChunk elements, in the opmath dtype */ \
+  at::Tensor lp_partials(const at::Tensor& a, const at::Tensor& b, bool square);                            \
+  /* grad * d|a - b|/da / numel (sign, or 2 (a - b)), grad a 0-d opmath tensor */                           \
+  at::Tensor lp_backward(const at::Tensor& grad, const at::Tensor& a, const at::Tensor& b, bool square);    \
+  /* [N, HW] mean over channels of f^2, in the opmath dtype */                                              \
+  at::Tensor channel_energy(const at::Tensor& f);                                                           \
+  /* df = f * grad[n, hw] * 2 / C */                                                                        \
+  at::Tensor channel_energy_backward(const at::Tensor& grad, const at::Tensor& f);                          \
   }
+
+// Fixed chunking makes the l1 / l2 sums the same from run to run, whatever the thread or block count.
+constexpr int64_t kLpChunk = 4096;
 
 MDRN_DECLARE_PASSES(cpu)
 #ifdef WITH_CUDA

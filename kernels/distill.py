@@ -1,4 +1,6 @@
-"""Distillation losses in Triton: tiled FAKD (never builds the HW x HW affinities) and one-pass l1 / l2.
+"""Distillation losses in Triton: tiled FAKD (never builds the HW x HW affinities), one-pass l1 / l2 whose
+backward recomputes from the inputs, and the channel-energy pass of attention transfer (math in
+csrc/distill.cpp).
 
 FAKD, per sample n, with U = columns of F normalized over channels ([C, HW], done first, O(C HW)):
     A = U^T U,  D = 1 / (N HW^2) sum_n sum_{p,q} |A_s[p, q] - A_t[p, q]|
@@ -16,6 +18,7 @@ import torch.nn.functional as F
 import triton
 import triton.language as tl
 
+from mdrn_fast.distill.losses import at_from_energy
 from mdrn_fast.registry import register, triton_interpreted
 
 EPS = 1e-12
@@ -118,11 +121,12 @@ def _fakd_backward(grad: torch.Tensor, fs: torch.Tensor, ft: torch.Tensor) -> tu
     N, CS, HW = us.shape
     bp, bq = _blocks(HW)
     dus, dut = torch.empty_like(us), torch.empty_like(ut)
-    scale = 2.0 * float(grad) / (N * HW * HW)
+    scale = 2.0 / (N * HW * HW)  # times grad below: a tensor, so no device-to-host sync
     _fakd_backward_kernel[(N, triton.cdiv(HW, bp))](us, ut, dus, dut, HW, CS, ut.shape[1], scale, BLOCK_P=bp,
                                                     BLOCK_Q=bq, BCS=_cpad(CS), BCT=_cpad(ut.shape[1]))
-    return (_normalize_backward(dus, us, ns).view(fs.shape).to(fs.dtype),
-            _normalize_backward(dut, ut, nt).view(ft.shape).to(ft.dtype))
+    g = grad.float()
+    return ((_normalize_backward(dus, us, ns) * g).view(fs.shape).to(fs.dtype),
+            (_normalize_backward(dut, ut, nt) * g).view(ft.shape).to(ft.dtype))
 
 
 @_fakd_backward.register_fake
@@ -143,46 +147,139 @@ _fakd.register_autograd(_fakd_grad, setup_context=_fakd_setup)
 
 
 @triton.jit
-def _lp_kernel(a_ptr, b_ptr, partial_ptr, grad_ptr, total, scale, SQUARE: tl.constexpr, BLOCK: tl.constexpr):
-    """One pass: partial sums of |a - b| (or (a - b)^2) and, at the same time, the gradient w.r.t. a scaled by
-    1/numel: sign(a - b) (or 2 (a - b)); the upstream gradient multiplies it in the backward."""
+def _lp_forward_kernel(a_ptr, b_ptr, partial_ptr, total, SQUARE: tl.constexpr, BLOCK: tl.constexpr):
+    """partial[chunk] = sum of |a - b| (or (a - b)^2) over the chunk: one read of each input."""
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < total
     d = tl.load(a_ptr + offs, mask=mask, other=0.0).to(tl.float32) - tl.load(b_ptr + offs, mask=mask,
                                                                               other=0.0).to(tl.float32)
-    if SQUARE:
-        v, g = d * d, 2.0 * d
-    else:
-        v, g = tl.abs(d), tl.where(d > 0, 1.0, tl.where(d < 0, -1.0, 0.0))
-    tl.store(partial_ptr + tl.program_id(0), tl.sum(v, axis=0))
-    tl.store(grad_ptr + offs, (g * scale).to(grad_ptr.dtype.element_ty), mask=mask)
+    tl.store(partial_ptr + tl.program_id(0), tl.sum(d * d if SQUARE else tl.abs(d), axis=0))
+
+
+@triton.jit
+def _lp_backward_kernel(grad_ptr, a_ptr, b_ptr, out_ptr, total, SQUARE: tl.constexpr, BLOCK: tl.constexpr):
+    """out = grad / numel * (2 (a - b) or sign(a - b)), recomputed from the inputs (nothing stored forward)."""
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < total
+    d = tl.load(a_ptr + offs, mask=mask, other=0.0).to(tl.float32) - tl.load(b_ptr + offs, mask=mask,
+                                                                              other=0.0).to(tl.float32)
+    g = 2.0 * d if SQUARE else tl.where(d > 0, 1.0, tl.where(d < 0, -1.0, 0.0))
+    scale = tl.load(grad_ptr).to(tl.float32) / total
+    tl.store(out_ptr + offs, (g * scale).to(out_ptr.dtype.element_ty), mask=mask)
+
+
+_LP_BLOCK = 4096  # fixed chunks: the same sum whatever the device
 
 
 @torch.library.custom_op("mdrn_fast_triton::lp_distance", mutates_args=())
-def _lp(fs: torch.Tensor, ft: torch.Tensor, square: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _lp(fs: torch.Tensor, ft: torch.Tensor, square: bool) -> torch.Tensor:
     a, b = fs.contiguous(), ft.contiguous()
-    block = 1024
-    parts = torch.empty(triton.cdiv(a.numel(), block), device=a.device, dtype=torch.float32)
-    grad = torch.empty_like(a)
-    _lp_kernel[(parts.numel(),)](a, b, parts, grad, a.numel(), 1.0 / a.numel(), SQUARE=square, BLOCK=block)
-    return (parts.sum() / a.numel()).to(fs.dtype), grad
+    parts = torch.empty(triton.cdiv(a.numel(), _LP_BLOCK), device=a.device, dtype=torch.float32)
+    _lp_forward_kernel[(parts.numel(),)](a, b, parts, a.numel(), SQUARE=square, BLOCK=_LP_BLOCK)
+    return (parts.sum() / a.numel()).to(fs.dtype)
 
 
 @_lp.register_fake
 def _(fs, ft, square):
-    return fs.new_empty(()), torch.empty_like(fs, memory_format=torch.contiguous_format)
+    return fs.new_empty(())
+
+
+@torch.library.custom_op("mdrn_fast_triton::lp_distance_backward", mutates_args=())
+def _lp_backward(grad: torch.Tensor, fs: torch.Tensor, ft: torch.Tensor, square: bool) -> torch.Tensor:
+    a, b = fs.contiguous(), ft.contiguous()
+    out = torch.empty_like(a)
+    _lp_backward_kernel[(triton.cdiv(a.numel(), _LP_BLOCK),)](grad.float().contiguous(), a, b, out, a.numel(),
+                                                             SQUARE=square, BLOCK=_LP_BLOCK)
+    return out
+
+
+@_lp_backward.register_fake
+def _(grad, fs, ft, square):
+    return torch.empty_like(fs, memory_format=torch.contiguous_format)
 
 
 def _lp_setup(ctx, inputs, output):
-    ctx.save_for_backward(output[1])
+    ctx.save_for_backward(inputs[0], inputs[1])
+    ctx.square = inputs[2]
 
 
-def _lp_grad(ctx, grad, _grad_of_grad):
-    (g,) = ctx.saved_tensors
-    return g * grad, -g * grad, None
+def _lp_grad(ctx, grad):
+    fs, ft = ctx.saved_tensors
+    d = _lp_backward(grad, fs, ft, ctx.square)
+    return (d if ctx.needs_input_grad[0] else None), (-d if ctx.needs_input_grad[1] else None), None
 
 
 _lp.register_autograd(_lp_grad, setup_context=_lp_setup)
+
+
+@triton.jit
+def _energy_kernel(f_ptr, out_ptr, C, HW, BLOCK: tl.constexpr):
+    """out[n, P] = mean over c of f[n, c, P]^2 for a tile P of positions: one read of f."""
+    n, offs = tl.program_id(0), tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < HW
+    acc = tl.zeros((BLOCK,), dtype=out_ptr.dtype.element_ty)  # float32, or float64 for float64 features
+    for c in range(0, C):
+        v = tl.load(f_ptr + (n * C + c) * HW + offs, mask=mask, other=0.0).to(out_ptr.dtype.element_ty)
+        acc += v * v
+    tl.store(out_ptr + n * HW + offs, acc / C, mask=mask)
+
+
+@triton.jit
+def _energy_backward_kernel(grad_ptr, f_ptr, out_ptr, C, HW, BLOCK: tl.constexpr):
+    """out[n, c, P] = f[n, c, P] * grad[n, P] * 2 / C, one (n, c) plane per program row."""
+    plane, offs = tl.program_id(0), tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < HW
+    g = tl.load(grad_ptr + (plane // C) * HW + offs, mask=mask, other=0.0)
+    v = tl.load(f_ptr + plane * HW + offs, mask=mask, other=0.0).to(g.dtype)
+    tl.store(out_ptr + plane * HW + offs, (v * g * (2.0 / C)).to(out_ptr.dtype.element_ty), mask=mask)
+
+
+_ENERGY_BLOCK = 256
+
+
+def _opmath(dtype):
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+@torch.library.custom_op("mdrn_fast_triton::channel_energy", mutates_args=())
+def _energy(f: torch.Tensor) -> torch.Tensor:
+    x = f.contiguous()
+    N, C, H, W = x.shape
+    out = torch.empty(N, H * W, device=x.device, dtype=_opmath(x.dtype))
+    _energy_kernel[(N, triton.cdiv(H * W, _ENERGY_BLOCK))](x, out, C, H * W, BLOCK=_ENERGY_BLOCK)
+    return out
+
+
+@_energy.register_fake
+def _(f):
+    return f.new_empty((f.shape[0], f.shape[2] * f.shape[3]), dtype=_opmath(f.dtype))
+
+
+@torch.library.custom_op("mdrn_fast_triton::channel_energy_backward", mutates_args=())
+def _energy_backward(grad: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    x = f.contiguous()
+    N, C, H, W = x.shape
+    out = torch.empty_like(x)
+    _energy_backward_kernel[(N * C, triton.cdiv(H * W, _ENERGY_BLOCK))](grad.to(_opmath(x.dtype)).contiguous(), x, out, C, H * W,
+                                                                       BLOCK=_ENERGY_BLOCK)
+    return out
+
+
+@_energy_backward.register_fake
+def _(grad, f):
+    return torch.empty_like(f, memory_format=torch.contiguous_format)
+
+
+def _energy_setup(ctx, inputs, output):
+    ctx.save_for_backward(inputs[0])
+
+
+def _energy_grad(ctx, grad):
+    (f,) = ctx.saved_tensors
+    return _energy_backward(grad, f)
+
+
+_energy.register_autograd(_energy_grad, setup_context=_energy_setup)
 
 
 @register("distill_fakd", "triton")
@@ -192,9 +289,14 @@ def fakd(fs, ft):
 
 @register("distill_l1", "triton")
 def l1(fs, ft):
-    return _lp(fs, ft, False)[0]
+    return _lp(fs, ft, False)
 
 
 @register("distill_l2", "triton")
 def l2(fs, ft):
-    return _lp(fs, ft, True)[0]
+    return _lp(fs, ft, True)
+
+
+@register("distill_at", "triton")
+def at(fs, ft):
+    return at_from_energy(_energy(fs), _energy(ft))

@@ -38,11 +38,41 @@ def test_loss_matches_reference(backend, kind, shape, ct):
         assert_close(a, e, 1e-7, 1e-4, f"{kind} grad f{name}")
 
 
-def test_cpu_fakd_gradcheck():
+@pytest.mark.parametrize("kind", ["l1", "l2", "at", "fakd"])
+def test_cpu_gradcheck(kind):
     require("cpu")
     fs = torch.randn(2, 3, 5, 6, dtype=torch.float64, requires_grad=True)
-    ft = torch.randn(2, 4, 5, 6, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda a, b: feature_loss(a, b, "fakd", backend="cpu"), (fs, ft))
+    ft = torch.randn(2, 3 if kind in ("l1", "l2") else 4, 5, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: feature_loss(a, b, kind, backend="cpu"), (fs, ft))
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("op", ["lp_distance", "channel_energy", "fakd"])
+def test_cpp_opcheck(op, device):
+    """Schema, fake impl (shapes, dtypes, strides) and autograd registration of the C++ distillation ops."""
+    require("cpu" if device == "cpu" else "cuda")
+    fs = torch.randn(2, 5, 7, 9, device=device, requires_grad=True)
+    ft = torch.randn(2, 5, 7, 9, device=device)
+    args = {"lp_distance": (fs, ft, False), "channel_energy": (fs,), "fakd": (fs, ft)}[op]
+    torch.library.opcheck(getattr(torch.ops.mdrn_fast, op).default, args)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", ["l1", "l2", "at", "fakd"])
+def test_half_precision(backend, kind):
+    """float16 features (as under autocast): the fused value and gradient stay near the float64 reference."""
+    require(backend)
+    dev = device_for(backend)
+    fs = torch.randn(2, 8, 11, 13, device=dev).half().requires_grad_()
+    ft = torch.randn(2, 8, 11, 13, device=dev).half()
+    got = feature_loss(fs, ft, kind=kind, backend=backend)
+    fs64 = fs.detach().double().cpu().requires_grad_()
+    ref = REFERENCE[kind](fs64, ft.double().cpu())
+    assert_close(got.float(), ref, 2e-3, 1e-2, f"{kind} float16 value")
+    (grad,) = torch.autograd.grad(got, fs)
+    (ref_grad,) = torch.autograd.grad(ref, fs64)
+    assert grad.dtype == torch.float16
+    assert_close(grad.float(), ref_grad, 1e-3 * ref_grad.abs().max().item(), 2e-2, f"{kind} float16 grad")
 
 
 def test_lists_weights_and_errors():

@@ -34,12 +34,20 @@ def _wide(f: Tensor) -> Tensor:
     return f.float() if f.dtype in (torch.float16, torch.bfloat16) else f
 
 
-def attention_map(f: Tensor) -> Tensor:
-    return F.normalize(_wide(f).square().mean(1).flatten(1), dim=1, eps=EPS)
+def channel_energy(f: Tensor) -> Tensor:
+    """[N, HW] mean over channels of f^2: the only full-size work of attention transfer (fused backends
+    compute it, and its gradient, in one pass over f)."""
+    return _wide(f).square().mean(1).flatten(1)
+
+
+def at_from_energy(es: Tensor, et: Tensor) -> Tensor:
+    """The rest of attention transfer, on the small [N, HW] maps: normalize, squared distance, batch mean."""
+    diff = F.normalize(es, dim=1, eps=EPS) - F.normalize(et, dim=1, eps=EPS)
+    return diff.square().sum(1).mean()
 
 
 def at(fs: Tensor, ft: Tensor) -> Tensor:
-    return (attention_map(fs) - attention_map(ft)).square().sum(1).mean()
+    return at_from_energy(channel_energy(fs), channel_energy(ft))
 
 
 def affinity(f: Tensor) -> Tensor:
