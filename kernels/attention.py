@@ -12,6 +12,7 @@ import torch.nn.functional as F
 import triton
 import triton.language as tl
 
+from mdrn_fast.op_wiring import wire
 from mdrn_fast.registry import register
 
 BLOCK = 1024
@@ -97,23 +98,7 @@ def _attention_backward(grad: torch.Tensor, f: torch.Tensor, pooled: torch.Tenso
             dz2.sum(0).to(dt))
 
 
-@_attention_backward.register_fake
-def _(grad, f, pooled, w1, b1, w2, b2):
-    return (torch.empty_like(f, memory_format=torch.contiguous_format), torch.empty_like(w1), torch.empty_like(b1),
-            torch.empty_like(w2), torch.empty_like(b2))
-
-
-def _setup(ctx, inputs, output):
-    _, f, w1, b1, w2, b2 = inputs
-    ctx.save_for_backward(f, output[1], w1, b1, w2, b2)
-
-
-def _backward(ctx, grad, _grad_pooled):
-    f, pooled, w1, b1, w2, b2 = ctx.saved_tensors
-    return grad, *_attention_backward(grad, f, pooled, w1, b1, w2, b2)  # dx = dout: no copy
-
-
-_attention.register_autograd(_backward, setup_context=_setup)
+wire("mdrn_fast_triton", "channel_attention")
 
 
 @register("channel_attention", "triton")

@@ -8,6 +8,7 @@ Backward, with D = dL/d(pre-activation) = grad * (out > 0 ? 1 : slope) (bias gra
 """
 import torch
 
+from mdrn_fast.op_wiring import wire
 from mdrn_fast.registry import register
 
 from ._gemm import gemm, weight_grad
@@ -22,11 +23,6 @@ def _degrade(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, scale: i
     return gemm(weight.reshape(weight.shape[0], -1), x, scale, out, 1, bias=bias.contiguous(), slope=slope)
 
 
-@_degrade.register_fake
-def _(x, weight, bias, scale, slope):
-    return x.new_empty(x.shape[0], weight.shape[0], x.shape[2] // scale, x.shape[3] // scale)
-
-
 @torch.library.custom_op("mdrn_fast_triton::degrade_backward", mutates_args=())
 def _degrade_backward(grad: torch.Tensor, out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, s: int,
                       slope: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -39,24 +35,7 @@ def _degrade_backward(grad: torch.Tensor, out: torch.Tensor, x: torch.Tensor, we
     return grad_x, grad_w.view_as(weight), grad_b
 
 
-@_degrade_backward.register_fake
-def _(grad, out, x, weight, s, slope):
-    return (torch.empty_like(x, memory_format=torch.contiguous_format), torch.empty_like(weight),
-            weight.new_empty(weight.shape[0]))
-
-
-def _setup(ctx, inputs, output):
-    x, weight, _, scale, slope = inputs
-    ctx.save_for_backward(output, x, weight)
-    ctx.scale, ctx.slope = scale, slope
-
-
-def _backward(ctx, grad):
-    out, x, weight = ctx.saved_tensors
-    return *_degrade_backward(grad, out, x, weight, ctx.scale, ctx.slope), None, None
-
-
-_degrade.register_autograd(_backward, setup_context=_setup)
+wire("mdrn_fast_triton", "degrade")
 
 
 @register("degrade", "triton")

@@ -14,11 +14,11 @@ recomputing the tiles of G (their signs are all that is needed); then through th
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 import triton
 import triton.language as tl
 
 from mdrn_fast.distill.losses import at_from_energy
+from mdrn_fast.op_wiring import opmath, wire
 from mdrn_fast.registry import register, triton_interpreted
 
 EPS = 1e-12
@@ -109,11 +109,6 @@ def _fakd(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
     return (partial.sum() / (N * HW * HW)).to(fs.dtype)
 
 
-@_fakd.register_fake
-def _(fs, ft):
-    return fs.new_empty(())
-
-
 @torch.library.custom_op("mdrn_fast_triton::fakd_backward", mutates_args=())
 def _fakd_backward(grad: torch.Tensor, fs: torch.Tensor, ft: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     us, ns = _units(fs)
@@ -127,23 +122,6 @@ def _fakd_backward(grad: torch.Tensor, fs: torch.Tensor, ft: torch.Tensor) -> tu
     g = grad.float()
     return ((_normalize_backward(dus, us, ns) * g).view(fs.shape).to(fs.dtype),
             (_normalize_backward(dut, ut, nt) * g).view(ft.shape).to(ft.dtype))
-
-
-@_fakd_backward.register_fake
-def _(grad, fs, ft):
-    return torch.empty_like(fs), torch.empty_like(ft)
-
-
-def _fakd_setup(ctx, inputs, output):
-    ctx.save_for_backward(*inputs)
-
-
-def _fakd_grad(ctx, grad):
-    fs, ft = ctx.saved_tensors
-    return _fakd_backward(grad, fs, ft)
-
-
-_fakd.register_autograd(_fakd_grad, setup_context=_fakd_setup)
 
 
 @triton.jit
@@ -179,11 +157,6 @@ def _lp(fs: torch.Tensor, ft: torch.Tensor, square: bool) -> torch.Tensor:
     return (parts.sum() / a.numel()).to(fs.dtype)
 
 
-@_lp.register_fake
-def _(fs, ft, square):
-    return fs.new_empty(())
-
-
 @torch.library.custom_op("mdrn_fast_triton::lp_distance_backward", mutates_args=())
 def _lp_backward(grad: torch.Tensor, fs: torch.Tensor, ft: torch.Tensor, square: bool) -> torch.Tensor:
     a, b = fs.contiguous(), ft.contiguous()
@@ -191,25 +164,6 @@ def _lp_backward(grad: torch.Tensor, fs: torch.Tensor, ft: torch.Tensor, square:
     _lp_backward_kernel[(triton.cdiv(a.numel(), _LP_BLOCK),)](grad.float().contiguous(), a, b, out, a.numel(),
                                                              SQUARE=square, BLOCK=_LP_BLOCK)
     return out
-
-
-@_lp_backward.register_fake
-def _(grad, fs, ft, square):
-    return torch.empty_like(fs, memory_format=torch.contiguous_format)
-
-
-def _lp_setup(ctx, inputs, output):
-    ctx.save_for_backward(inputs[0], inputs[1])
-    ctx.square = inputs[2]
-
-
-def _lp_grad(ctx, grad):
-    fs, ft = ctx.saved_tensors
-    d = _lp_backward(grad, fs, ft, ctx.square)
-    return (d if ctx.needs_input_grad[0] else None), (-d if ctx.needs_input_grad[1] else None), None
-
-
-_lp.register_autograd(_lp_grad, setup_context=_lp_setup)
 
 
 @triton.jit
@@ -237,22 +191,13 @@ def _energy_backward_kernel(grad_ptr, f_ptr, out_ptr, C, HW, BLOCK: tl.constexpr
 _ENERGY_BLOCK = 256
 
 
-def _opmath(dtype):
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
 @torch.library.custom_op("mdrn_fast_triton::channel_energy", mutates_args=())
 def _energy(f: torch.Tensor) -> torch.Tensor:
     x = f.contiguous()
     N, C, H, W = x.shape
-    out = torch.empty(N, H * W, device=x.device, dtype=_opmath(x.dtype))
+    out = torch.empty(N, H * W, device=x.device, dtype=opmath(x.dtype))
     _energy_kernel[(N, triton.cdiv(H * W, _ENERGY_BLOCK))](x, out, C, H * W, BLOCK=_ENERGY_BLOCK)
     return out
-
-
-@_energy.register_fake
-def _(f):
-    return f.new_empty((f.shape[0], f.shape[2] * f.shape[3]), dtype=_opmath(f.dtype))
 
 
 @torch.library.custom_op("mdrn_fast_triton::channel_energy_backward", mutates_args=())
@@ -260,26 +205,12 @@ def _energy_backward(grad: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     x = f.contiguous()
     N, C, H, W = x.shape
     out = torch.empty_like(x)
-    _energy_backward_kernel[(N * C, triton.cdiv(H * W, _ENERGY_BLOCK))](grad.to(_opmath(x.dtype)).contiguous(), x, out, C, H * W,
-                                                                       BLOCK=_ENERGY_BLOCK)
+    grad = grad.to(opmath(x.dtype)).contiguous()
+    _energy_backward_kernel[(N * C, triton.cdiv(H * W, _ENERGY_BLOCK))](grad, x, out, C, H * W, BLOCK=_ENERGY_BLOCK)
     return out
 
 
-@_energy_backward.register_fake
-def _(grad, f):
-    return torch.empty_like(f, memory_format=torch.contiguous_format)
-
-
-def _energy_setup(ctx, inputs, output):
-    ctx.save_for_backward(inputs[0])
-
-
-def _energy_grad(ctx, grad):
-    (f,) = ctx.saved_tensors
-    return _energy_backward(grad, f)
-
-
-_energy.register_autograd(_energy_grad, setup_context=_energy_setup)
+wire("mdrn_fast_triton", "lp_distance", "channel_energy", "fakd")
 
 
 @register("distill_fakd", "triton")

@@ -6,6 +6,7 @@ import torch
 import triton
 import triton.language as tl
 
+from mdrn_fast.op_wiring import wire
 from mdrn_fast.registry import register
 
 BLOCK = 1024
@@ -70,33 +71,10 @@ def _bias_lrelu(t: torch.Tensor, bias: torch.Tensor, slope: float) -> torch.Tens
     return bias_lrelu_forward(t, bias, slope)
 
 
-@_bias_lrelu.register_fake
-def _(t, bias, slope):
-    return torch.empty_like(t, memory_format=torch.contiguous_format)
-
-
 # Backward ops are custom ops too, so that torch.compile traces them as opaque calls with fake shapes.
 @torch.library.custom_op("mdrn_fast_triton::bias_lrelu_backward", mutates_args=())
 def _bias_lrelu_bwd(grad: torch.Tensor, out: torch.Tensor, slope: float) -> tuple[torch.Tensor, torch.Tensor]:
     return lrelu_backward(grad, out, slope)
-
-
-@_bias_lrelu_bwd.register_fake
-def _(grad, out, slope):
-    return torch.empty_like(grad, memory_format=torch.contiguous_format), grad.new_empty(grad.shape[1])
-
-
-def _bias_lrelu_setup(ctx, inputs, output):
-    ctx.save_for_backward(output)
-    ctx.slope = inputs[2]
-
-
-def _bias_lrelu_backward(ctx, grad):
-    (out,) = ctx.saved_tensors
-    return *_bias_lrelu_bwd(grad, out, ctx.slope), None
-
-
-_bias_lrelu.register_autograd(_bias_lrelu_backward, setup_context=_bias_lrelu_setup)
 
 
 @torch.library.custom_op("mdrn_fast_triton::add_residual", mutates_args=())
@@ -112,7 +90,7 @@ def _(t, r):
     return torch.empty_like(t, memory_format=torch.contiguous_format)
 
 
-_add_residual.register_autograd(lambda ctx, grad: (grad, grad))
+wire("mdrn_fast_triton", "bias_lrelu", "add_residual")
 
 
 @register("bias_lrelu", "triton")

@@ -8,6 +8,7 @@ from typing import List
 
 import torch
 
+from mdrn_fast.op_wiring import wire
 from mdrn_fast.registry import register
 
 from ._gemm import gemm, weight_grad
@@ -27,12 +28,6 @@ def _fuse(parts: List[torch.Tensor], weight: torch.Tensor, bias: torch.Tensor) -
     return out
 
 
-@_fuse.register_fake
-def _(parts, weight, bias):
-    p = parts[0]
-    return p.new_empty(p.shape[0], weight.shape[0], p.shape[2], p.shape[3])
-
-
 @torch.library.custom_op("mdrn_fast_triton::fuse_backward", mutates_args=())
 def _fuse_backward(grad: torch.Tensor, parts: List[torch.Tensor],
                    weight: torch.Tensor) -> tuple[List[torch.Tensor], torch.Tensor, torch.Tensor]:
@@ -49,24 +44,7 @@ def _fuse_backward(grad: torch.Tensor, parts: List[torch.Tensor],
     return grad_parts, torch.cat(grad_w, 1).view_as(weight), grad_b
 
 
-@_fuse_backward.register_fake
-def _(grad, parts, weight):
-    return ([torch.empty_like(p, memory_format=torch.contiguous_format) for p in parts], torch.empty_like(weight),
-            weight.new_empty(weight.shape[0]))
-
-
-def _setup(ctx, inputs, output):
-    parts, weight, _ = inputs
-    ctx.save_for_backward(weight, *parts)
-
-
-def _backward(ctx, grad):
-    weight, *parts = ctx.saved_tensors
-    grad_parts, grad_w, grad_b = _fuse_backward(grad, parts, weight)
-    return list(grad_parts), grad_w, grad_b
-
-
-_fuse.register_autograd(_backward, setup_context=_setup)
+wire("mdrn_fast_triton", "fuse")
 
 
 @register("fuse", "triton")

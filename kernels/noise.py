@@ -7,6 +7,7 @@ import triton
 import triton.language as tl
 
 from mdrn_fast.reference import noise_std
+from mdrn_fast.op_wiring import wire
 from mdrn_fast.registry import register
 
 BLOCK = 1024
@@ -34,12 +35,7 @@ def _add_noise(x: torch.Tensor, std: torch.Tensor, seed: int, clip: bool) -> tor
     return out
 
 
-@_add_noise.register_fake
-def _(x, std, seed, clip):
-    return torch.empty_like(x, memory_format=torch.contiguous_format)
-
-
-_add_noise.register_autograd(lambda ctx, grad: (grad, None, None, None))
+wire("mdrn_fast_triton", "add_noise")
 
 
 @register("add_noise", "triton")

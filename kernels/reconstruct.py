@@ -6,6 +6,7 @@ Backward: the gradient of pixel_shuffle is a gather, done by the loads of the GE
 """
 import torch
 
+from mdrn_fast.op_wiring import wire
 from mdrn_fast.registry import register
 
 from ._gemm import gemm, weight_grad
@@ -19,11 +20,6 @@ def _reconstruct(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, scal
     return gemm(weight.reshape(weight.shape[0], -1), h, 1, out, scale, bias=bias.contiguous())
 
 
-@_reconstruct.register_fake
-def _(h, weight, bias, scale):
-    return h.new_empty(h.shape[0], weight.shape[0] // (scale * scale), h.shape[2] * scale, h.shape[3] * scale)
-
-
 @torch.library.custom_op("mdrn_fast_triton::reconstruct_backward", mutates_args=())
 def _reconstruct_backward(grad: torch.Tensor, h: torch.Tensor, weight: torch.Tensor,
                           s: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -33,24 +29,7 @@ def _reconstruct_backward(grad: torch.Tensor, h: torch.Tensor, weight: torch.Ten
     return grad_h, grad_w.view_as(weight), grad_b
 
 
-@_reconstruct_backward.register_fake
-def _(grad, h, weight, s):
-    return (torch.empty_like(h, memory_format=torch.contiguous_format), torch.empty_like(weight),
-            weight.new_empty(weight.shape[0]))
-
-
-def _setup(ctx, inputs, output):
-    h, weight, _, scale = inputs
-    ctx.save_for_backward(h, weight)
-    ctx.scale = scale
-
-
-def _backward(ctx, grad):
-    h, weight = ctx.saved_tensors
-    return *_reconstruct_backward(grad, h, weight, ctx.scale), None
-
-
-_reconstruct.register_autograd(_backward, setup_context=_setup)
+wire("mdrn_fast_triton", "reconstruct")
 
 
 @register("reconstruct", "triton")

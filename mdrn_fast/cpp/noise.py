@@ -1,22 +1,12 @@
 """add_noise on the C++ extension (csrc/noise.cpp, csrc/cuda/noise.cu): counter-based Philox, seeded."""
 import torch
 
+from ..op_wiring import wire
 from ..reference import noise_std
 from ..registry import register
 
 _ops = torch.ops.mdrn_fast
-
-
-@torch.library.register_fake("mdrn_fast::add_noise")
-def _add_noise_fake(x, std, seed, clip):
-    return torch.empty_like(x, memory_format=torch.contiguous_format)
-
-
-def _backward(ctx, grad):
-    return grad, None, None, None  # identity in x; no gradient to std, seed or clip
-
-
-torch.library.register_autograd("mdrn_fast::add_noise", _backward, setup_context=lambda ctx, inputs, output: None)
+wire("mdrn_fast", "add_noise")
 
 
 def draw_seed() -> int:
