@@ -29,24 +29,31 @@ def _blocks(hw: int):
 
 
 @triton.jit
+def _positions(base, offs, HW, C, BC: tl.constexpr):
+    """U[:, offs]^T of one sample as [len(offs), BC]; zero past C channels and past HW positions."""
+    c = tl.arange(0, BC)
+    return tl.load(base + c[None, :] * HW + offs[:, None], mask=(c[None, :] < C) & (offs[:, None] < HW), other=0.0)
+
+
+@triton.jit
+def _columns(base, offs, HW, C, BC: tl.constexpr):
+    """U[:, offs] of one sample as [BC, len(offs)]; zero past C channels and past HW positions."""
+    c = tl.arange(0, BC)
+    return tl.load(base + c[:, None] * HW + offs[None, :], mask=(c[:, None] < C) & (offs[None, :] < HW), other=0.0)
+
+
+@triton.jit
 def _fakd_forward_kernel(us_ptr, ut_ptr, partial_ptr, HW, CS, CT,
                          BLOCK_P: tl.constexpr, BLOCK_Q: tl.constexpr, BCS: tl.constexpr, BCT: tl.constexpr):
     """partial[n, p-tile] = sum over q of |U_s[:, P]^T U_s[:, Q] - U_t[:, P]^T U_t[:, Q]|; U [N, C, HW] contiguous."""
     n, pid = tl.program_id(0), tl.program_id(1)
     offs_p = pid * BLOCK_P + tl.arange(0, BLOCK_P)
-    cs, ct = tl.arange(0, BCS), tl.arange(0, BCT)
     us_base, ut_base = us_ptr + n * CS * HW, ut_ptr + n * CT * HW
-    usp = tl.load(us_base + cs[None, :] * HW + offs_p[:, None], mask=(cs[None, :] < CS) & (offs_p[:, None] < HW),
-                  other=0.0)
-    utp = tl.load(ut_base + ct[None, :] * HW + offs_p[:, None], mask=(ct[None, :] < CT) & (offs_p[:, None] < HW),
-                  other=0.0)
+    usp, utp = _positions(us_base, offs_p, HW, CS, BCS), _positions(ut_base, offs_p, HW, CT, BCT)
     acc = tl.zeros((BLOCK_P, BLOCK_Q), dtype=tl.float32)
     for q0 in range(0, HW, BLOCK_Q):
         offs_q = q0 + tl.arange(0, BLOCK_Q)
-        usq = tl.load(us_base + cs[:, None] * HW + offs_q[None, :], mask=(cs[:, None] < CS) & (offs_q[None, :] < HW),
-                      other=0.0)
-        utq = tl.load(ut_base + ct[:, None] * HW + offs_q[None, :], mask=(ct[:, None] < CT) & (offs_q[None, :] < HW),
-                      other=0.0)
+        usq, utq = _columns(us_base, offs_q, HW, CS, BCS), _columns(ut_base, offs_q, HW, CT, BCT)
         diff = tl.dot(usp, usq, input_precision="ieee") - tl.dot(utp, utq, input_precision="ieee")
         acc += tl.abs(diff)  # padded rows/columns are zero in both: they add nothing
     tl.store(partial_ptr + n * tl.num_programs(1) + pid, tl.sum(tl.sum(acc, axis=1), axis=0))
@@ -59,26 +66,22 @@ def _fakd_backward_kernel(us_ptr, ut_ptr, dus_ptr, dut_ptr, HW, CS, CT, scale,
     G = sign(A_s - A_t) recomputed tile by tile."""
     n, pid = tl.program_id(0), tl.program_id(1)
     offs_p = pid * BLOCK_P + tl.arange(0, BLOCK_P)
-    cs, ct = tl.arange(0, BCS), tl.arange(0, BCT)
     us_base, ut_base = us_ptr + n * CS * HW, ut_ptr + n * CT * HW
-    mask_ps = (cs[None, :] < CS) & (offs_p[:, None] < HW)
-    mask_pt = (ct[None, :] < CT) & (offs_p[:, None] < HW)
-    usp = tl.load(us_base + cs[None, :] * HW + offs_p[:, None], mask=mask_ps, other=0.0)
-    utp = tl.load(ut_base + ct[None, :] * HW + offs_p[:, None], mask=mask_pt, other=0.0)
+    usp, utp = _positions(us_base, offs_p, HW, CS, BCS), _positions(ut_base, offs_p, HW, CT, BCT)
     acc_s = tl.zeros((BLOCK_P, BCS), dtype=tl.float32)
     acc_t = tl.zeros((BLOCK_P, BCT), dtype=tl.float32)
     for q0 in range(0, HW, BLOCK_Q):
         offs_q = q0 + tl.arange(0, BLOCK_Q)
-        usq = tl.load(us_base + cs[:, None] * HW + offs_q[None, :], mask=(cs[:, None] < CS) & (offs_q[None, :] < HW),
-                      other=0.0)
-        utq = tl.load(ut_base + ct[:, None] * HW + offs_q[None, :], mask=(ct[:, None] < CT) & (offs_q[None, :] < HW),
-                      other=0.0)
+        usq, utq = _columns(us_base, offs_q, HW, CS, BCS), _columns(ut_base, offs_q, HW, CT, BCT)
         diff = tl.dot(usp, usq, input_precision="ieee") - tl.dot(utp, utq, input_precision="ieee")
         g = tl.where(diff > 0, 1.0, tl.where(diff < 0, -1.0, 0.0))
         acc_s += tl.dot(g, tl.trans(usq), input_precision="ieee")
         acc_t += tl.dot(g, tl.trans(utq), input_precision="ieee")
-    tl.store(dus_ptr + n * CS * HW + cs[None, :] * HW + offs_p[:, None], acc_s * scale, mask=mask_ps)
-    tl.store(dut_ptr + n * CT * HW + ct[None, :] * HW + offs_p[:, None], -acc_t * scale, mask=mask_pt)
+    cs, ct = tl.arange(0, BCS), tl.arange(0, BCT)
+    tl.store(dus_ptr + n * CS * HW + cs[None, :] * HW + offs_p[:, None], acc_s * scale,
+             mask=(cs[None, :] < CS) & (offs_p[:, None] < HW))
+    tl.store(dut_ptr + n * CT * HW + ct[None, :] * HW + offs_p[:, None], -acc_t * scale,
+             mask=(ct[None, :] < CT) & (offs_p[:, None] < HW))
 
 
 def _units(f: torch.Tensor):
