@@ -17,11 +17,9 @@ import torch
 import triton
 import triton.language as tl
 
-from mdrn_fast.distill.losses import at_from_energy
+from mdrn_fast.distill.losses import EPS, at_from_energy
 from mdrn_fast.op_wiring import opmath, wire
 from mdrn_fast.registry import register, triton_interpreted
-
-EPS = 1e-12
 
 
 def _blocks(hw: int):

@@ -46,3 +46,15 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float, rtol
 
 def max_abs_err(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return (actual.detach().double().cpu() - expected.detach().double().cpu()).abs().max().item()
+
+
+def random_gray_pngs(folder, count: int, shape: tuple[int, int]):
+    """``folder`` filled with ``count`` random 8-bit gray PNGs (0.png, 1.png, ...): a tiny training set."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8)).save(folder / f"{i}.png")
+    return folder

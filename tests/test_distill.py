@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from helpers import assert_close, device_for, require
+from helpers import assert_close, device_for, random_gray_pngs, require
 from mdrn_fast import MDRN
 from mdrn_fast.models import DnCNN
 from mdrn_fast.distill import HMDS, feature_loss, pair_indices
@@ -145,17 +145,10 @@ def test_fakd_memory_linear_vs_quadratic():
 
 
 def test_distill_command_end_to_end(tmp_path):
-    import numpy as np
-    from PIL import Image
-
     from mdrn_fast.cli import main
     from mdrn_fast.weights_file import load_weights, save_weights
 
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(2):
-        Image.fromarray(rng.integers(0, 256, (32, 32)).astype(np.uint8)).save(folder / f"{i}.png")
+    folder = random_gray_pngs(tmp_path / "imgs", 2, (32, 32))
     teacher = save_weights(tmp_path / "t.safetensors", MDRN(channels=12, blocks=4, backend="torch"), preset="t")
     common = ["--train-set", str(folder), "--val-set", str(folder), "--val-images", "1", "--patch", "16",
               "--batch", "2", "--steps", "3", "--workers", "0", "--backend", "torch", "--preset", "mdrn-tiny",

@@ -3,12 +3,11 @@ import json
 import os
 import socket
 
-import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-from PIL import Image
 
+from helpers import random_gray_pngs
 from mdrn_fast.checkpoint import load_checkpoint, save_checkpoint
 from mdrn_fast.data import StepSampler, batch_sigmas, parse_sigma
 from mdrn_fast.train import TrainConfig, run
@@ -17,12 +16,7 @@ from mdrn_fast.weights_file import load_weights
 
 @pytest.fixture
 def images(tmp_path):
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        Image.fromarray(rng.integers(0, 256, (40, 36)).astype(np.uint8)).save(folder / f"{i}.png")
-    return folder
+    return random_gray_pngs(tmp_path / "imgs", 3, (40, 36))
 
 
 def config(images, out, **kw):
