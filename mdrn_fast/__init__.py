@@ -12,6 +12,7 @@ _LAZY = {
     "distill": "mdrn_fast.distill",
     "denoise": "mdrn_fast.inference",
     "pretrained": "mdrn_fast.catalog",
+    "list_pretrained": "mdrn_fast.catalog",
 }
 
 
@@ -23,4 +24,5 @@ def __getattr__(name):
 
 
 __all__ = ["MDRN", "MDRB", "PRESETS", "BackendError", "available_backends", "count_parameters", "mdrn", "ops",
-           "reference", "distill", "denoise", "pretrained", "__version__"]
+           "reference", "distill", "denoise", "pretrained", "list_pretrained",
+           "__version__"]

@@ -16,6 +16,7 @@ SHIPPED = sorted(WEIGHTS_DIR.glob("*.safetensors"))
 def test_something_is_shipped():
     assert SHIPPED, "the package ships pretrained weights"
     assert {e["file"] for e in list_pretrained()} == {p.name for p in SHIPPED}
+    assert mdrn_fast.list_pretrained is list_pretrained, "README names it at the top level"
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
