@@ -9,13 +9,13 @@ import time
 
 import torch
 
-# name fragment -> (bf16 tensor TFLOP/s, fp32 TFLOP/s (non-tensor-core), memory TB/s)
+# name fragment -> (bf16 tensor TFLOP/s, tf32 tensor TFLOP/s, fp32 TFLOP/s (non-tensor-core), memory TB/s)
 GPU_PEAKS = {
-    "H100 SXM": (989.0, 67.0, 3.35),   # NVIDIA H100 datasheet, SXM5
-    "H100 PCIe": (756.0, 51.0, 2.0),   # NVIDIA H100 datasheet, PCIe
-    "H100": (989.0, 67.0, 3.35),       # "NVIDIA H100 80GB HBM3" reports no form factor: the SXM part
-    "H200": (989.0, 67.0, 4.8),        # NVIDIA H200 datasheet, SXM
-    "A100": (312.0, 19.5, 2.04),       # NVIDIA A100 datasheet, SXM 80GB
+    "H100 SXM": (989.0, 494.7, 67.0, 3.35),   # NVIDIA H100 datasheet, SXM5
+    "H100 PCIe": (756.0, 378.0, 51.0, 2.0),   # NVIDIA H100 datasheet, PCIe
+    "H100": (989.0, 494.7, 67.0, 3.35),       # "NVIDIA H100 80GB HBM3" reports no form factor: the SXM part
+    "H200": (989.0, 494.7, 67.0, 4.8),        # NVIDIA H200 datasheet, SXM
+    "A100": (312.0, 156.0, 19.5, 2.04),       # NVIDIA A100 datasheet, SXM 80GB
 }
 
 
@@ -33,21 +33,27 @@ def _measure(device: torch.device) -> tuple[float, float]:
 
 
 def device_peaks(device: torch.device) -> dict:
-    """{"name", "flops_bf16", "flops_fp32", "bytes_per_s", "source"} for the device."""
+    """{"name", "flops_bf16", "flops_tf32", "flops_fp32", "bytes_per_s", "source"} for the device."""
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
-        for key, (bf16, fp32, tbs) in GPU_PEAKS.items():
+        for key, (bf16, tf32, fp32, tbs) in GPU_PEAKS.items():
             if key in name:
-                return dict(name=name, flops_bf16=bf16 * 1e12, flops_fp32=fp32 * 1e12, bytes_per_s=tbs * 1e12,
-                            source=f"datasheet ({key})")
+                return dict(name=name, flops_bf16=bf16 * 1e12, flops_tf32=tf32 * 1e12, flops_fp32=fp32 * 1e12,
+                            bytes_per_s=tbs * 1e12, source=f"datasheet ({key})")
     else:
         import platform
 
         name = f"CPU {platform.processor() or platform.machine()} x{torch.get_num_threads()} threads"
     flops, bw = _measure(device)
-    return dict(name=name, flops_bf16=flops, flops_fp32=flops, bytes_per_s=bw, source="measured (matmul, copy)")
+    return dict(name=name, flops_bf16=flops, flops_tf32=flops, flops_fp32=flops, bytes_per_s=bw,
+                source="measured (matmul, copy)")
 
 
 def floor_seconds(flops: float, bytes_moved: float, peaks: dict, low_precision: bool) -> float:
-    peak = peaks["flops_bf16"] if low_precision else peaks["flops_fp32"]
+    """bf16 work against the bf16 peak; fp32 work against the TF32 peak where TF32 is allowed (the bench sets
+    one switch for all providers), else the plain fp32 peak."""
+    if low_precision:
+        peak = peaks["flops_bf16"]
+    else:
+        peak = peaks["flops_tf32"] if torch.backends.cudnn.allow_tf32 else peaks["flops_fp32"]
     return max(flops / peak, bytes_moved / peaks["bytes_per_s"])

@@ -15,6 +15,7 @@ import re
 import statistics
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import torch
@@ -22,9 +23,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).parent))
 from floors import device_peaks, floor_seconds  # noqa: E402
-from workloads import Skip, distill_workloads, model_workloads, op_workloads  # noqa: E402
+from workloads import PROVIDERS, Skip, distill_workloads, model_workloads, op_workloads  # noqa: E402
 
-PROVIDERS = ("torch", "compile", "triton", "cuda", "cpu")
+import mdrn_fast  # noqa: E402
 
 
 def time_it(fn, device: torch.device, quick: bool) -> dict:
@@ -57,11 +58,13 @@ def count_flops(fn) -> float:
     return float(counter.get_total_flops())
 
 
-def run(args) -> dict:
-    device = torch.device(args.device)
-    torch.manual_seed(0)
-    peaks = device_peaks(device)
-    providers = [p for p in args.providers.split(",") if p in PROVIDERS]
+def set_fp32_precision(tf32: bool) -> None:
+    """One TF32 switch for every provider: cuDNN convolutions (eager, compile) and matmuls (fused GEMMs)."""
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
+def select_workloads(args, device) -> list:
     gpu = device.type == "cuda"
     if args.quick:
         shapes = [(1, 1, 256, 256)] if not gpu else [(16, 1, 256, 256)]
@@ -76,32 +79,53 @@ def run(args) -> dict:
         work += distill_workloads([(16, 32, 64, 64), (16, 32, 128, 128)], device)
     if args.only:
         work = [w for w in work if w.group == args.only]
+    return work
+
+
+def measure(w, provider: str, device: torch.device, peaks: dict, state: dict, quick: bool) -> dict:
+    """One row: the provider's timing of workload w, or why it was skipped, or the error it hit (the run goes
+    on either way). ``state`` carries the FLOP count and the eager time across the providers of w."""
+    row = dict(workload=w.name, group=w.group, provider=provider)
+    try:
+        fn = w.build(provider)
+        if state.get("flops") is None:
+            state["flops"] = count_flops(fn)
+        floor_ms = floor_seconds(state["flops"], w.bytes, peaks, w.low_precision) * 1e3
+        row.update(time_it(fn, device, quick), flops=state["flops"], bytes=w.bytes, floor_ms=floor_ms)
+        row["pct_of_floor"] = 100 * floor_ms / row["ms"]
+        if provider == "torch":
+            state["base_ms"] = row["ms"]
+        row["speedup"] = state["base_ms"] / row["ms"] if state.get("base_ms") else None
+    except Skip as e:
+        row["skipped"] = str(e)
+    except mdrn_fast.BackendError as e:
+        row["skipped"] = str(e)
+    except torch.cuda.OutOfMemoryError as e:
+        row["skipped"] = f"out of memory: {str(e).splitlines()[0]}"
+    except Exception as e:  # noqa: BLE001 - one provider failing must not cost the others' rows
+        row["error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"
+        traceback.print_exc(file=sys.stderr)
+    return row
+
+
+def run(args, peaks: dict, on_row=lambda row: None) -> dict:
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    providers = [p for p in args.providers.split(",") if p in PROVIDERS]
+    gpu = device.type == "cuda"
     rows = []
-    for w in work:
-        flops, base_ms = None, None
+    for w in select_workloads(args, device):
+        state: dict = {}
         for provider in providers:
-            row = dict(workload=w.name, group=w.group, provider=provider)
-            try:
-                fn = w.build(provider)
-                if flops is None:
-                    flops = count_flops(fn)
-                floor_ms = floor_seconds(flops, w.bytes, peaks, w.low_precision) * 1e3
-                row.update(time_it(fn, device, args.quick), flops=flops, bytes=w.bytes, floor_ms=floor_ms)
-                row["pct_of_floor"] = 100 * floor_ms / row["ms"]
-                if provider == "torch":
-                    base_ms = row["ms"]
-                row["speedup"] = base_ms / row["ms"] if base_ms else None
-            except Skip as e:
-                row["skipped"] = str(e)
-            except torch.cuda.OutOfMemoryError as e:
-                row["skipped"] = f"out of memory: {str(e).splitlines()[0]}"
+            row = measure(w, provider, device, peaks, state, args.quick)
             rows.append(row)
+            on_row(row)
             print(_line(row), file=sys.stderr, flush=True)
             gc.collect()
             if gpu:
                 torch.cuda.empty_cache()
     return dict(device=peaks["name"], peaks=peaks, date=dt.date.today().isoformat(), command=" ".join(sys.argv),
-                torch=torch.__version__, triton=_triton_version(), rows=rows)
+                torch=torch.__version__, triton=_triton_version(), fp32=args.fp32_precision, rows=rows)
 
 
 def _triton_version():
@@ -116,6 +140,8 @@ def _triton_version():
 def _line(r) -> str:
     if "skipped" in r:
         return f"{r['workload']:<44} {r['provider']:<8} skipped: {r['skipped'][:90]}"
+    if "error" in r:
+        return f"{r['workload']:<44} {r['provider']:<8} ERROR: {r['error'][:90]}"
     sp = f"{r['speedup']:.2f}x" if r.get("speedup") else "-"
     return f"{r['workload']:<44} {r['provider']:<8} {r['ms']:9.3f} ms  {sp:>7}  {r['pct_of_floor']:5.1f}% of floor"
 
@@ -124,11 +150,12 @@ def markdown(result: dict) -> str:
     p = result["peaks"]
     out = [f"# mdrn_fast speed: {result['device']}, {result['date']}", "",
            f"torch {result['torch']}, triton {result['triton']}; peaks: {p['flops_fp32'] / 1e12:.2f} TFLOP/s fp32, "
-           f"{p['flops_bf16'] / 1e12:.1f} TFLOP/s bf16, {p['bytes_per_s'] / 1e9:.0f} GB/s ({p['source']}).",
+           f"{p['flops_tf32'] / 1e12:.1f} TFLOP/s tf32, {p['flops_bf16'] / 1e12:.1f} TFLOP/s bf16, "
+           f"{p['bytes_per_s'] / 1e9:.0f} GB/s ({p['source']}). fp32 matmuls and convolutions: {result['fp32']}.",
            f"Command: `{result['command']}`", "",
            "| workload | provider | median ms | p20-p80 ms | vs torch | % of floor | peak MB |", "|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
-        if "skipped" in r:
+        if "skipped" in r or "error" in r:
             continue
         mem = f"{r['peak_mb']:.0f}" if r["peak_mb"] is not None else "n/a"
         sp = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
@@ -137,6 +164,9 @@ def markdown(result: dict) -> str:
     skipped = sorted({(r["provider"], r["skipped"]) for r in result["rows"] if "skipped" in r})
     if skipped:
         out += ["", "Not measured here:"] + [f"- {prov}: {why}" for prov, why in skipped]
+    errors = [r for r in result["rows"] if "error" in r]
+    if errors:
+        out += ["", "Failed here:"] + [f"- {r['workload']}, {r['provider']}: {r['error']}" for r in errors]
     return "\n".join(out) + "\n"
 
 
@@ -149,7 +179,7 @@ def plot(result: dict, path: Path) -> bool:
     except ImportError:
         print("matplotlib not installed: no plot", file=sys.stderr)
         return False
-    rows = [r for r in result["rows"] if "skipped" not in r and r["speedup"]]
+    rows = [r for r in result["rows"] if "skipped" not in r and "error" not in r and r["speedup"]]
     names = list(dict.fromkeys(r["workload"] for r in rows))
     provs = list(dict.fromkeys(r["provider"] for r in rows))
     fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(names) + 2), 4.5))
@@ -178,21 +208,36 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="a small set that fits CI (under 2 minutes on 2 cores)")
     ap.add_argument("--only", choices=["model", "op", "distill"])
     ap.add_argument("--presets", default="mdrn-base", help="comma-separated presets (full run: try all three)")
-    ap.add_argument("--providers", default=",".join(PROVIDERS))
+    ap.add_argument("--providers", default=",".join(PROVIDERS), help=f"comma-separated, of {', '.join(PROVIDERS)}")
+    ap.add_argument("--fp32-precision", choices=["tf32", "ieee"],
+                    help="fp32 convolutions and matmuls of every provider on a GPU (default tf32, what cuDNN does "
+                         "by default; ieee: full fp32). CPUs have no TF32: ieee there")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = ap.parse_args(argv)
     if args.device == "cpu":
         torch.set_num_threads(min(torch.get_num_threads(), 2) if args.quick else torch.get_num_threads())
-    result = run(args)
-    md = markdown(result)
-    print(md)
+    if args.fp32_precision is None:
+        args.fp32_precision = "tf32" if args.device.startswith("cuda") else "ieee"
+    set_fp32_precision(args.fp32_precision == "tf32")
+    peaks = device_peaks(torch.device(args.device))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", result["device"]).strip("-").lower()
-    stem = out / f"{slug}-{result['date']}{'-quick' if args.quick else ''}"
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", peaks["name"]).strip("-").lower()
+    stem = out / f"{slug}-{dt.date.today().isoformat()}{'-quick' if args.quick else ''}"
+    partial = stem.with_suffix(".rows.jsonl")  # one line per row as it finishes: a crash keeps what finished
+    partial.unlink(missing_ok=True)
+
+    def on_row(row):
+        with partial.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    result = run(args, peaks, on_row)
+    md = markdown(result)
+    print(md)
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
     stem.with_suffix(".md").write_text(md)
     plot(result, stem.with_suffix(".png"))
+    partial.unlink()
     print(f"wrote {stem}.json, .md, .png", file=sys.stderr)
     return 0
 

@@ -1,7 +1,7 @@
 """What bench/speed.py measures: each workload builds, per provider, a closure to time, and knows its bytes.
 
-Providers: "torch" (eager reference), "compile" (torch.compile of the reference), and the fused backends
-"triton", "cuda", "cpu" (through mdrn_fast's registry). FLOPs are counted once on the reference with
+Providers: "torch" (eager reference), "torch-cl" (the same in channels_last; whole model only), "compile" and "compile-max" (torch.compile of the reference, default and
+max-autotune modes), and the fused backends "triton", "cuda", "cpu" (through mdrn_fast's registry). FLOPs are counted once on the reference with
 torch's FlopCounterMode, so every provider is held to the same floor.
 """
 from __future__ import annotations
@@ -15,6 +15,8 @@ import mdrn_fast
 from mdrn_fast import ops
 
 FUSED = ("triton", "cuda", "cpu")
+PROVIDERS = ("torch", "torch-cl", "compile", "compile-max") + FUSED  # torch-cl: eager, channels_last
+COMPILE_MODES = {"compile": "default", "compile-max": "max-autotune"}
 
 
 class Skip(Exception):
@@ -30,17 +32,26 @@ class Workload:
     low_precision: bool = False
 
 
-def _check(provider: str, device: torch.device) -> None:
+def _check(provider: str, device: torch.device, group: str = "model") -> None:
+    """Raise Skip, with the reason, where ``provider`` cannot run on ``device`` here."""
+    if provider == "torch-cl" and group != "model":
+        raise Skip("eager channels_last is measured on the whole model")
+    if provider == "compile-max" and device.type != "cuda":
+        raise Skip("max-autotune tunes GPU kernels; on the CPU 'compile' is the torch.compile provider")
     if provider in FUSED:
         reason = mdrn_fast.registry.unavailable_reason(provider)
         if reason:
             raise Skip(reason)
         if provider == "triton" and device.type == "cpu":
             raise Skip("the Triton CPU interpreter is a test vehicle, not a speed provider")
+        if provider == "cpu" and device.type != "cpu":
+            raise Skip(f"the cpu backend runs on CPU tensors, not {device.type}")
+        if provider == "cuda" and device.type != "cuda":
+            raise Skip(f"the cuda backend runs on CUDA tensors, not {device.type}")
 
 
-def _compile_mode(device):
-    return "max-autotune" if device.type == "cuda" else "default"
+def _compiled(fn, provider: str):
+    return torch.compile(fn, mode=COMPILE_MODES[provider]) if provider in COMPILE_MODES else fn
 
 
 def model_workloads(presets, shapes, device, dtypes, modes=("infer", "fwd+bwd", "train")) -> list[Workload]:
@@ -66,10 +77,11 @@ def _model_workload(preset, shape, device, dtype, mode) -> Workload:
         model = mdrn_fast.mdrn(preset, in_channels=shape[1], backend="torch").to(device)
         if provider in FUSED:
             model.set_backend(provider)
-        run = model
-        if provider == "compile":
-            run = torch.compile(model, mode=_compile_mode(device))
         y = torch.rand(shape, device=device)
+        if provider == "torch-cl":
+            model = model.to(memory_format=torch.channels_last)
+            y = y.contiguous(memory_format=torch.channels_last)
+        run = _compiled(model, provider)
         opt = torch.optim.Adam(model.parameters(), 1e-4) if mode == "train" else None
 
         def step():
@@ -140,8 +152,8 @@ def op_workloads(n, c, hw, device, modes=("fwd", "fwd+bwd")) -> list[Workload]:
 
 def _op_builder(fn_name, args, mode, device):
     def build(provider):
-        _check(provider, device)
-        backend = "torch" if provider == "compile" else provider
+        _check(provider, device, "op")
+        backend = "torch" if provider in COMPILE_MODES else provider
         leaves = {k: ([t.clone().requires_grad_(mode != "fwd") for t in v] if isinstance(v, list)
                       else v.clone().requires_grad_(mode != "fwd") if isinstance(v, torch.Tensor) else v)
                   for k, v in args.items()}
@@ -150,8 +162,7 @@ def _op_builder(fn_name, args, mode, device):
         def call(**kw):
             return fn(**kw, backend=backend)
 
-        if provider == "compile":
-            call = torch.compile(call, mode=_compile_mode(device))
+        call = _compiled(call, provider)
         try:
             call(**leaves)
         except mdrn_fast.BackendError as e:
@@ -183,13 +194,11 @@ def distill_workloads(shapes, device) -> list[Workload]:
         for kind, passes in _DISTILL_PASSES.items():
 
             def build(provider, shape=shape, kind=kind):
-                _check(provider, device)
+                _check(provider, device, "distill")
                 fs = torch.randn(shape, device=device, requires_grad=True)
                 ft = torch.randn(shape, device=device)
-                backend = "torch" if provider == "compile" else provider
-                fn = lambda: feature_loss(fs, ft, kind=kind, backend=backend)  # noqa: E731
-                if provider == "compile":
-                    fn = torch.compile(fn)
+                backend = "torch" if provider in COMPILE_MODES else provider
+                fn = _compiled(lambda: feature_loss(fs, ft, kind=kind, backend=backend), provider)
 
                 def step():
                     loss = fn()

@@ -19,26 +19,28 @@ BLOCK = 1024
 
 
 @triton.jit
-def _plane_sum_kernel(a_ptr, b_ptr, out_ptr, HW, PRODUCT: tl.constexpr, BLOCK: tl.constexpr):
-    """out[plane] = sum over the plane's HW of a (or of a * b when PRODUCT), fp32 accumulation."""
-    plane = tl.program_id(0)
+def _plane_sum_kernel(a_ptr, b_ptr, out_ptr, HW, CHUNK, PRODUCT: tl.constexpr, BLOCK: tl.constexpr):
+    """out[plane, part] = sum over the part's CHUNK elements of the plane of a (or a * b when PRODUCT), fp32
+    accumulation. Grid: (planes, parts): a plane is split so that a small batch still fills the GPU."""
+    plane, part = tl.program_id(0).to(tl.int64), tl.program_id(1)
     acc = tl.zeros((BLOCK,), dtype=tl.float32)
-    for start in range(0, HW, BLOCK):
+    for start in range(part * CHUNK, tl.minimum(HW, (part + 1) * CHUNK), BLOCK):
         offs = start + tl.arange(0, BLOCK)
         mask = offs < HW
         v = tl.load(a_ptr + plane * HW + offs, mask=mask, other=0.0).to(tl.float32)
         if PRODUCT:
             v *= tl.load(b_ptr + plane * HW + offs, mask=mask, other=0.0).to(tl.float32)
         acc += v
-    tl.store(out_ptr + plane, tl.sum(acc, axis=0))
+    tl.store(out_ptr + plane * tl.num_programs(1) + part, tl.sum(acc, axis=0))
 
 
 @triton.jit
 def _scale_add_kernel(f_ptr, a_ptr, x_ptr, d_ptr, out_ptr, HW, HAS_X: tl.constexpr, HAS_D: tl.constexpr,
                       BLOCK: tl.constexpr):
-    """out = f * a[plane] (+ x) (+ d[plane]): the attention store (x + f a) and its backward (g a + d)."""
-    plane, blk = tl.program_id(0), tl.program_id(1)
-    offs = blk * BLOCK + tl.arange(0, BLOCK)
+    """out = f * a[plane] (+ x) (+ d[plane]): the attention store (x + f a) and its backward (g a + d).
+    1-D grid over (plane, block): no axis limit of 65535 to hit."""
+    blocks = tl.cdiv(HW, BLOCK)
+    plane, offs = (tl.program_id(0) // blocks).to(tl.int64), (tl.program_id(0) % blocks) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < HW
     v = tl.load(f_ptr + plane * HW + offs, mask=mask, other=0.0).to(tl.float32) * tl.load(a_ptr + plane)
     if HAS_X:
@@ -48,17 +50,23 @@ def _scale_add_kernel(f_ptr, a_ptr, x_ptr, d_ptr, out_ptr, HW, HAS_X: tl.constex
     tl.store(out_ptr + plane * HW + offs, v.to(out_ptr.dtype.element_ty), mask=mask)
 
 
+_PLANE_CHUNK = 16 * BLOCK  # elements one program of plane_sums reduces
+
+
 def plane_sums(a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """[N, C] sums over H, W of a (or of a * b), in float32; partials summed in a fixed order (deterministic)."""
     N, C, H, W = a.shape
-    out = torch.empty(N, C, device=a.device, dtype=torch.float32)
-    _plane_sum_kernel[(N * C,)](a, b if b is not None else a, out, H * W, PRODUCT=b is not None, BLOCK=BLOCK)
-    return out
+    parts = triton.cdiv(H * W, _PLANE_CHUNK)
+    out = torch.empty(N * C, parts, device=a.device, dtype=torch.float32)
+    _plane_sum_kernel[(N * C, parts)](a, b if b is not None else a, out, H * W, _PLANE_CHUNK,
+                                      PRODUCT=b is not None, BLOCK=BLOCK)
+    return out.sum(1).view(N, C)
 
 
 def scale_add(f: torch.Tensor, a: torch.Tensor, x: torch.Tensor | None = None, d: torch.Tensor | None = None):
     N, C, H, W = f.shape
     out = torch.empty_like(f)
-    _scale_add_kernel[(N * C, triton.cdiv(H * W, BLOCK))](
+    _scale_add_kernel[(N * C * triton.cdiv(H * W, BLOCK),)](
         f, a.contiguous(), x if x is not None else f, d.contiguous() if d is not None else a, out, H * W,
         HAS_X=x is not None, HAS_D=d is not None, BLOCK=BLOCK)
     return out

@@ -14,9 +14,9 @@ BLOCK = 1024
 
 @triton.jit
 def _bias_lrelu_forward_kernel(t_ptr, bias_ptr, out_ptr, HW, C, slope, BLOCK: tl.constexpr):
-    """out = lrelu(t + bias[c]) over one (n, c) plane [HW] per program row."""
-    plane, blk = tl.program_id(0), tl.program_id(1)
-    offs = blk * BLOCK + tl.arange(0, BLOCK)
+    """out = lrelu(t + bias[c]); 1-D grid over ((n, c) plane, block of HW): no axis limit of 65535 to hit."""
+    blocks = tl.cdiv(HW, BLOCK)
+    plane, offs = (tl.program_id(0) // blocks).to(tl.int64), (tl.program_id(0) % blocks) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < HW
     v = tl.load(t_ptr + plane * HW + offs, mask=mask, other=0.0).to(tl.float32)
     v += tl.load(bias_ptr + plane % C).to(tl.float32)
@@ -26,20 +26,21 @@ def _bias_lrelu_forward_kernel(t_ptr, bias_ptr, out_ptr, HW, C, slope, BLOCK: tl
 @triton.jit
 def _bias_lrelu_backward_kernel(grad_ptr, out_ptr, grad_t_ptr, partial_ptr, HW, slope, BLOCK: tl.constexpr):
     """g_t = grad * (out > 0 ? 1 : slope): the mask from the sign of the saved output (same sign as t + b for
-    slope >= 0); partial[plane, blk] = sum of g_t over this block, summed to the bias gradient afterwards."""
-    plane, blk = tl.program_id(0), tl.program_id(1)
-    offs = blk * BLOCK + tl.arange(0, BLOCK)
+    slope >= 0); partial[plane, block] = sum of g_t over this block, summed to the bias gradient afterwards.
+    1-D grid over (plane, block), as the forward."""
+    blocks = tl.cdiv(HW, BLOCK)
+    plane, offs = (tl.program_id(0) // blocks).to(tl.int64), (tl.program_id(0) % blocks) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < HW
     g = tl.load(grad_ptr + plane * HW + offs, mask=mask, other=0.0).to(tl.float32)
     o = tl.load(out_ptr + plane * HW + offs, mask=mask, other=0.0).to(tl.float32)
     g = tl.where(o > 0, g, g * slope)
     tl.store(grad_t_ptr + plane * HW + offs, g.to(grad_t_ptr.dtype.element_ty), mask=mask)
-    tl.store(partial_ptr + plane * tl.num_programs(1) + blk, tl.sum(g, axis=0))
+    tl.store(partial_ptr + tl.program_id(0), tl.sum(g, axis=0))
 
 
 @triton.jit
 def _add_kernel(a_ptr, b_ptr, out_ptr, n, BLOCK: tl.constexpr):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
     a = tl.load(a_ptr + offs, mask=mask, other=0.0)
     b = tl.load(b_ptr + offs, mask=mask, other=0.0)
@@ -50,7 +51,7 @@ def bias_lrelu_forward(t: torch.Tensor, bias: torch.Tensor, slope: float) -> tor
     t = t.contiguous()
     N, C, H, W = t.shape
     out = torch.empty_like(t)
-    _bias_lrelu_forward_kernel[(N * C, triton.cdiv(H * W, BLOCK))](t, bias.contiguous(), out, H * W, C, slope,
+    _bias_lrelu_forward_kernel[(N * C * triton.cdiv(H * W, BLOCK),)](t, bias.contiguous(), out, H * W, C, slope,
                                                                     BLOCK=BLOCK)
     return out
 
@@ -62,7 +63,7 @@ def lrelu_backward(grad: torch.Tensor, out: torch.Tensor, slope: float) -> tuple
     blocks = triton.cdiv(H * W, BLOCK)
     grad_t = torch.empty_like(grad)
     partial = torch.empty(N * C, blocks, device=grad.device, dtype=torch.float32)
-    _bias_lrelu_backward_kernel[(N * C, blocks)](grad, out, grad_t, partial, H * W, slope, BLOCK=BLOCK)
+    _bias_lrelu_backward_kernel[(N * C * blocks,)](grad, out, grad_t, partial, H * W, slope, BLOCK=BLOCK)
     return grad_t, partial.view(N, C, blocks).sum((0, 2)).to(grad.dtype)
 
 

@@ -15,7 +15,7 @@ BLOCK = 1024
 
 @triton.jit
 def _add_noise_kernel(x_ptr, std_ptr, out_ptr, total, per_sample, seed, CLIP: tl.constexpr, BLOCK: tl.constexpr):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)  # same stream as 32-bit below 2^32
     mask = offs < total
     x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     std = tl.load(std_ptr + offs // per_sample, mask=mask, other=0.0)

@@ -126,6 +126,13 @@ def lookup(op: str, backend: str, device: torch.device) -> Callable:
         raise BackendError(f"op {op!r} has no {backend!r} implementation; it has {have}") from None
 
 
+def implementation(op: str, backend: str) -> Callable | None:
+    """The function registered for ``op`` on ``backend``, or None. Imports the backend's module but checks
+    neither availability nor devices (tools such as the Triton compile check call kernels on a stand-in)."""
+    importlib.import_module(_BACKEND_MODULES[backend])
+    return _IMPLS.get((op, backend))
+
+
 def warn_once(message: str, _seen: set[str] = set()) -> None:
     if message not in _seen:
         _seen.add(message)

@@ -22,6 +22,11 @@ def device_for(backend: str) -> str:
     return "cpu"
 
 
+def usable_backends(backends: list[str]) -> list[str]:
+    """The backends of ``backends`` usable here (for parametrizing tests that would otherwise all skip)."""
+    return [b for b in backends if unavailable_reason(b) is None]
+
+
 def require(backend: str):
     """Skip the calling test, with the reason, when ``backend`` is not usable here."""
     import pytest

@@ -3,8 +3,9 @@ the CPU and CUDA noise streams agreeing, and TORCH_CHECK errors reaching the use
 import pytest
 import torch
 
-from helpers import HAS_GPU, require
+from helpers import require
 from mdrn_fast import ops
+from mdrn_fast.registry import unavailable_reason
 from op_cases import OPS, leaves, make_case, prepare
 
 pytestmark = pytest.mark.usefixtures("_cpu_backend")
@@ -15,7 +16,8 @@ def _cpu_backend():
     require("cpu")
 
 
-DEVICES = ["cpu"] + (["cuda"] if HAS_GPU else [])
+# CUDA only where the cuda backend is built and a GPU is visible (a GPU alone does not make CUDA kernels)
+DEVICES = ["cpu"] + (["cuda"] if unavailable_reason("cuda") is None else [])
 _C_ARGS = {  # the C++ schemas take the reference arguments, minus defaults Python fills in
     "bias_lrelu": lambda c: (c["t"], c["bias"], c["slope"]),
     "add_residual": lambda c: (c["t"], c["r"]),
@@ -90,8 +92,8 @@ def test_degrade_ragged_edges(scale):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
 
 
-@pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU")
 def test_noise_streams_match_across_devices():
+    require("cuda")
     x = torch.rand(2, 3, 17, 9)
     a = ops.add_noise(x, 25.0, seed=11, backend="cpu")
     b = ops.add_noise(x.cuda(), 25.0, seed=11, backend="cuda").cpu()

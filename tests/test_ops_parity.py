@@ -67,6 +67,22 @@ def test_op_matches_reference(backend, op, dtype, channels_last, shape):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_reductions_split_over_large_planes(backend):
+    """A plane larger than one reduction chunk (Triton sums 16K elements per program, then the partials) and a
+    weight gradient over many (sample, column) splits: the attention pooling and the degrade weight gradient."""
+    require(backend)
+    dev = device_for(backend)
+    for op, shape in (("channel_attention", (1, 2, 130, 160)), ("degrade", (2, 2, 130, 160))):
+        case = make_case(op, shape)
+        got, got_grads, g = run(op, prepare(case, torch.float32, dev), backend)
+        ref, ref_grads, _ = run(op, prepare(case, torch.float64, "cpu"), "torch", g.double().cpu())
+        assert_close(got, ref, 1e-5, 1e-4, f"{op} out")
+        for (name, a), (_, e) in zip(got_grads, ref_grads):
+            n_terms = g.numel() / max(1, e.numel())
+            assert_close(a, e, 1e-5 * max(1.0, n_terms ** 0.5), 1e-3, f"{op} grad {name}")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_op_rejects_wrong_device(backend):
     """A backend given tensors on a device it cannot run says so."""
     require(backend)
