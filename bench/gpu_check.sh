@@ -69,16 +69,16 @@ export -f info build
 for s in $STAGES; do
   case $s in
     info) stage info 60 "$OUT/info.txt" info ;;
-    build) stage build 600 "$OUT/build.log" build ;;
+    build) stage build 300 "$OUT/build.log" build ;;
     test)
       # -rA: one line per test, passed ones included; no -x: every failure is worth knowing
       # shellcheck disable=SC2086
-      stage test "${TEST_TIMEOUT:-330}" "$OUT/gpu-tests.log" \
+      stage test "${TEST_TIMEOUT:-300}" "$OUT/gpu-tests.log" \
         python3 -m pytest -n "${JOBS:-$((CORES > 12 ? 12 : CORES))}" -rA -q -p no:cacheprovider ${TESTS:-tests} ;;
     bench)
       if [[ $REHEARSE -eq 1 ]]; then dev=(--device cpu); else dev=(); fi
       # shellcheck disable=SC2086
-      stage bench "${BENCH_TIMEOUT:-180}" "$OUT/bench.log" \
+      stage bench "${BENCH_TIMEOUT:-150}" "$OUT/bench.log" \
         python3 bench/speed.py --quick "${dev[@]}" --providers torch,torch-cl,compile,triton,cuda,cpu \
         --out "$OUT" ${BENCH_ARGS:-} ;;
     *) echo "unknown stage $s" | tee -a "$SUMMARY" ;;
