@@ -1,52 +1,52 @@
-"""Where the image sets are: $MDRN_FAST_DATA, else ../shared/data beside the checkout or the cwd."""
+"""Where images are: the standard sets under the data root ($MDRN_FAST_DATA, else a per-user cache folder that
+`mdrn-fast data fetch` fills), and the image files of a folder (every type Pillow reads)."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-# the standard sets (DESIGN section 6; ../shared/data/README.md)
-SETS = {
-    "Set12": "test/Set12",
-    "BSD68": "test/BSD68",
-    "CBSD68": "test/CBSD68",
-    "Train400": "train/Train400",
-    "BSDS200": "train/BSDS200",
-}
+from PIL import Image
+
+from .datasets import MANIFEST, default_root
+
+SETS = {name: entry["folder"] for name, entry in MANIFEST.items()}  # e.g. "BSD68" -> "test/BSD68"
 
 
-def data_root() -> Path | None:
-    """The data folder, or None when there is none."""
-    env = os.environ.get("MDRN_FAST_DATA")
-    if env:
-        return Path(env)
-    for base in (Path(__file__).resolve().parents[1], Path.cwd()):
-        candidate = base.parent / "shared" / "data"
-        if candidate.is_dir():
-            return candidate
-    return None
+def image_suffixes() -> frozenset[str]:
+    """File suffixes of every image format this Pillow can read (.png, .jpg, .webp, .tif, ...)."""
+    return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
+
+
+def data_root() -> Path:
+    """The data folder: $MDRN_FAST_DATA, else the per-user cache folder (see mdrn_fast.datasets)."""
+    return default_root()
 
 
 def image_files(folder: str | os.PathLike) -> list[Path]:
-    """Sorted image files directly in ``folder``."""
+    """Sorted image files directly in ``folder`` (hidden files and other suffixes left out)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    suffixes = image_suffixes()
+    return sorted(p for p in folder.iterdir()
+                  if p.suffix.lower() in suffixes and p.is_file() and not p.name.startswith("."))
 
 
 def dataset(name_or_path: str | os.PathLike, root: str | os.PathLike | None = None) -> list[Path]:
-    """Image files of a standard set ("BSD68", ...) or of a folder; a clear error when absent."""
+    """Image files of a standard set ("BSD68", ...) or of a folder; an error saying how to get a missing set."""
     name = str(name_or_path)
     if name in SETS:
         base = Path(root) if root is not None else data_root()
-        if base is None:
-            raise FileNotFoundError(f"image set {name}: no data folder; set MDRN_FAST_DATA or pass --data "
-                                    "(expected ../shared/data beside the checkout)")
         folder = base / SETS[name]
+        if not folder.is_dir() or not image_files(folder):
+            raise FileNotFoundError(f"image set {name} is not in {base} (get it with `mdrn-fast data fetch {name}`"
+                                    + ("" if root is not None else f", or set MDRN_FAST_DATA to a folder holding {SETS[name]}")
+                                    + ")")
     else:
         folder = Path(name)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{name}: neither a folder nor a standard set ({', '.join(SETS)})")
     files = image_files(folder)
     if not files:
-        raise FileNotFoundError(f"image set {name}: no images in {folder}")
+        raise FileNotFoundError(f"{folder}: no images in this folder")
     return files

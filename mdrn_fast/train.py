@@ -20,6 +20,7 @@ from tqdm import tqdm
 from . import ops
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import PatchDataset, StepSampler, batch_sigmas, parse_sigma
+from .errors import UsageError, check_backend_on, resolve_device
 from .evaluate import evaluate, summary
 from .models import mdrn
 from .paths import dataset
@@ -34,7 +35,7 @@ class TrainConfig:
     train_set: str = "Train400"
     val_set: str = "Set12"
     val_images: int = 4  # first N images of val_set (0: no validation)
-    data: str | None = None  # data root; default $MDRN_FAST_DATA or ../shared/data
+    data: str | None = None  # data folder; default $MDRN_FAST_DATA, else ~/.cache/mdrn_fast/data
     patch: int = 64
     batch: int = 16
     steps: int = 1000
@@ -64,12 +65,6 @@ class Reconstruction(nn.Module):
         return loss, {"l1": float(loss.detach())}
 
 
-def _device(spec: str) -> torch.device:
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec)
-
-
 def _distributed() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
@@ -91,16 +86,39 @@ def build_model(cfg: TrainConfig):
     return mdrn(cfg.preset, in_channels=3 if cfg.color else 1, backend=cfg.backend, **cfg.overrides)
 
 
+RUN_FILES = ("checkpoint.pt", "model.safetensors")
+
+
+def check_run_folder(cfg: TrainConfig, resume: str | None, overwrite: bool) -> None:
+    """A new run never replaces another's checkpoint or weights unless asked to (--overwrite)."""
+    out = Path(cfg.out)
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if found and not resume and not overwrite:
+        raise UsageError(f"{out} already holds a run ({', '.join(found)}): continue it with --resume "
+                         f"{out / 'checkpoint.pt'}, start over with --overwrite, or pick another --out")
+
+
+def resolve_data(cfg: TrainConfig) -> list:
+    """Every image set the run will read, checked before the first step (a missing validation set must not
+    end a long run at its last step); returns the validation files."""
+    parse_sigma(cfg.sigma)
+    dataset(cfg.train_set, cfg.data)
+    return dataset(cfg.val_set, cfg.data)[:cfg.val_images] if cfg.val_images else []
+
+
 def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None = None,
-        stop_after: int | None = None) -> dict:
+        stop_after: int | None = None, overwrite: bool = False) -> dict:
     """Train; returns {"step", "losses" (per step, this process), "val_psnr", "weights" (path), "model"}.
-    ``stop_after`` ends the run early at that step (after checkpointing), as an interruption would."""
+    ``stop_after`` ends the run early at that step (after checkpointing), as an interruption would. The final
+    checkpoint and weights are written before the final validation, so that nothing is lost if it fails."""
+    device = resolve_device(cfg.device)
+    check_backend_on(cfg.backend, device)
+    check_run_folder(cfg, resume, overwrite)
+    val_files = resolve_data(cfg)
     rank, world = _distributed()
-    device = _device(cfg.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    parse_sigma(cfg.sigma)
     objective = (objective or Reconstruction(build_model(cfg))).to(device)
     model = objective.student
     params = [p for p in objective.parameters() if p.requires_grad]
@@ -111,10 +129,21 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
     start, losses = 0, []
     if resume:
         state = load_checkpoint(resume, map_location=device)
-        objective.load_state_dict(state["objective"])
+        try:
+            objective.load_state_dict(state["objective"])
+        except (KeyError, RuntimeError) as e:
+            raise UsageError(f"--resume {resume}: the checkpoint does not match this run's model and objective "
+                             f"({str(e).splitlines()[0][:200]})") from None
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start = int(state["step"])
+    if start >= cfg.steps:  # nothing left to do: leave the run's files as they are
+        if rank == 0:
+            print(f"{out}: the run is complete at step {start} of {cfg.steps}; nothing to do "
+                  "(raise --steps to train further)")
+        weights = out / "model.safetensors"
+        return {"step": start, "losses": [], "val_psnr": None, "weights": str(weights) if weights.exists() else None,
+                "model": model}
     wrapped = nn.parallel.DistributedDataParallel(objective) if world > 1 else objective
     channels = 3 if cfg.color else 1
     data = PatchDataset(cfg.train_set, channels, cfg.patch, cfg.seed, cfg.data)
@@ -147,28 +176,31 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
             bar.set_postfix(loss=f"{losses[-1]:.4f}", img_s=f"{rate:.0f}", lr=f"{sched.get_last_lr()[0]:.2e}")
             tick = time.perf_counter()
         bar.update(1)
-        if rank == 0 and cfg.val_images and (done % cfg.val_every == 0 or done == cfg.steps):
-            val_psnr = validate(model, cfg, device)
-            bar.write(f"step {done}: validation PSNR {val_psnr:.2f} dB on {cfg.val_images} images of {cfg.val_set}")
         if rank == 0 and (done % cfg.ckpt_every == 0 or done == stop):
             save_checkpoint(out / "checkpoint.pt", {
                 "objective": objective.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                 "step": done, "config": json.dumps(asdict(cfg)), "rng_cpu": torch.get_rng_state()})
+        if rank == 0 and val_files and done % cfg.val_every == 0 and done != cfg.steps:
+            val_psnr = validate(model, cfg, val_files, device)
+            bar.write(f"step {done}: validation PSNR {val_psnr:.2f} dB on {cfg.val_images} images of {cfg.val_set}")
     bar.close()
     result = {"step": stop, "losses": losses, "val_psnr": val_psnr, "weights": None, "model": model}
     if rank == 0 and stop == cfg.steps:
         meta = dict(preset=cfg.preset, sigma=cfg.sigma, channels=model.channels,
                     train=asdict(cfg) | {"world_size": world})
-        if val_psnr is not None:
-            meta.update(val_psnr=round(val_psnr, 3), val_set=f"{cfg.val_set}[:{cfg.val_images}]")
-        result["weights"] = str(save_weights(out / "model.safetensors", model, **meta))
+        weights = save_weights(out / "model.safetensors", model, **meta)  # first: kept if validation fails
+        if val_files:
+            result["val_psnr"] = val_psnr = validate(model, cfg, val_files, device)
+            print(f"step {stop}: validation PSNR {val_psnr:.2f} dB on {cfg.val_images} images of {cfg.val_set}")
+            save_weights(weights, model, **meta, val_psnr=round(val_psnr, 3),
+                         val_set=f"{cfg.val_set}[:{cfg.val_images}]")
+        result["weights"] = str(weights)
     if world > 1:
         dist.barrier()
     return result
 
 
-def validate(model, cfg: TrainConfig, device) -> float:
-    files = dataset(cfg.val_set, cfg.data)[:cfg.val_images]
+def validate(model, cfg: TrainConfig, files, device) -> float:
     lo, hi = parse_sigma(cfg.sigma)
     rows = evaluate(model, files, (lo + hi) / 2 if hi > lo else lo, device=str(device), progress=False)
     return summary(rows)["psnr"]

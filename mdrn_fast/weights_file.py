@@ -31,7 +31,9 @@ def save_weights(path: str | os.PathLike, model: MDRN, **metadata) -> Path:
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
-    """The metadata of a weight file; ValueError when it is not one."""
+    """The metadata of a weight file; FileNotFoundError when there is no file, ValueError when it is not one."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such weight file")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}

@@ -9,7 +9,9 @@ import torch.multiprocessing as mp
 
 from helpers import random_gray_pngs
 from mdrn_fast.checkpoint import load_checkpoint, save_checkpoint
+from mdrn_fast.cli import main
 from mdrn_fast.data import StepSampler, batch_sigmas, parse_sigma
+from mdrn_fast.errors import UsageError
 from mdrn_fast.train import TrainConfig, run
 from mdrn_fast.weights_file import load_weights
 
@@ -102,3 +104,58 @@ def test_ddp_two_cpu_processes_end_identical(images, tmp_path):
         assert torch.equal(p, r1["state"][name]), f"replicas differ in {name}"
     _, meta = load_weights(os.path.join(out, "model.safetensors"))
     assert json.loads(meta["train"])["world_size"] == 2
+
+
+def test_a_new_run_never_replaces_another(images, tmp_path):
+    run(config(images, tmp_path / "r"))
+    with pytest.raises(UsageError, match="already holds a run"):
+        run(config(images, tmp_path / "r"))
+    assert run(config(images, tmp_path / "r"), overwrite=True)["weights"]
+
+
+def test_missing_validation_set_fails_before_the_first_step(images, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        run(config(images, tmp_path / "r", val_set=str(tmp_path / "nowhere")))
+    assert not (tmp_path / "r" / "checkpoint.pt").exists()
+
+
+def test_weights_and_checkpoint_are_written_before_the_final_validation(images, tmp_path, monkeypatch):
+    import mdrn_fast.train as train_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("validation crashed")
+
+    monkeypatch.setattr(train_module, "validate", broken)
+    with pytest.raises(RuntimeError, match="validation crashed"):
+        run(config(images, tmp_path / "r", val_every=100))
+    assert load_checkpoint(tmp_path / "r" / "checkpoint.pt")["step"] == 6
+    _, meta = load_weights(tmp_path / "r" / "model.safetensors")
+    assert meta["preset"] == "mdrn-tiny"
+
+
+def _cli_args(images, out, *extra):
+    return ["train", "--preset", "mdrn-tiny", "--overrides", '{"channels": 8, "blocks": 2}', "--train-set",
+            str(images), "--val-set", str(images), "--val-images", "1", "--patch", "16", "--batch", "2",
+            "--workers", "0", "--backend", "torch", "--out", str(out), "--ckpt-every", "3", "--sigma", "0-50",
+            *extra]
+
+
+def test_resume_reuses_the_runs_settings_and_says_what_flags_change(images, tmp_path, capsys):
+    out = tmp_path / "r"
+    run(config(images, out, steps=6), stop_after=3)
+    assert main(["train", "--resume", str(out)]) == 0  # a folder names its checkpoint; nothing else given
+    _, meta = load_weights(out / "model.safetensors")
+    assert json.loads(meta["train"])["steps"] == 6 and meta["sigma"] == "0-50"
+    assert main(["train", "--resume", str(out / "checkpoint.pt"), "--steps", "8"]) == 0
+    assert "resume: --steps 8 overrides the run's 6" in capsys.readouterr().out
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 8
+
+
+def test_resume_with_nothing_left_keeps_the_weights_and_their_metadata(images, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(_cli_args(images, out, "--steps", "3")) == 0
+    before = (out / "model.safetensors").read_bytes()
+    assert main(["train", "--resume", str(out)]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert (out / "model.safetensors").read_bytes() == before
+    assert "val_psnr" in load_weights(out / "model.safetensors")[1]

@@ -1,14 +1,13 @@
 """mdrn-fast demo: noisy | denoised | clean strip of one test image, with PSNRs."""
 from __future__ import annotations
 
-import sys
 
 HELP = "denoise a test image and write a noisy | denoised | clean PNG strip (prints PSNRs)"
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--image", help="an image file (default: Set12's first image, or a synthetic one)")
-    parser.add_argument("--sigma", type=int, default=25)
+    parser.add_argument("--sigma", type=float, default=25)
     parser.add_argument("--model", default="mdrn-base")
     parser.add_argument("--weights", help="a weight file instead of the shipped ones")
     parser.add_argument("--backend", default="auto")
@@ -44,12 +43,19 @@ def run(args) -> int:
     from mdrn_fast.catalog import pretrained
     from mdrn_fast.weights_file import load_weights
 
+    from pathlib import Path
+
+    from mdrn_fast.errors import UsageError, check_backend_on
+
+    check_backend_on(args.backend, torch.device("cpu"))
+    target = Path(args.out)
+    if target.is_dir():
+        raise UsageError(f"-o {target}: a folder; -o names the PNG file to write")
     try:
         model = (load_weights(args.weights, backend=args.backend)[0] if args.weights
                  else pretrained(args.model, sigma=args.sigma, color=False, backend=args.backend))
     except FileNotFoundError as e:
-        print(f"demo: {e}. Pass --weights FILE (e.g. from `mdrn-fast train`).", file=sys.stderr)
-        return 1
+        raise UsageError(f"{e}. Pass --weights FILE (e.g. from `mdrn-fast train`)") from None
     clean, name = _test_image(args.image)
     x = torch.from_numpy(clean.transpose(2, 0, 1).copy())[None]
     y = noisy_version(x, args.sigma, seed=0)
@@ -62,6 +68,7 @@ def run(args) -> int:
     for i, (im, label) in enumerate(zip(images, [f"noisy {p_noisy:.2f} dB", f"denoised {p_out:.2f} dB", "clean"])):
         strip.paste(Image.fromarray(im), (i * (w + 10), 24))
         draw.text((i * (w + 10) + 4, 6), label, fill=0)
-    strip.save(args.out)
-    print(f"{name}, sigma {args.sigma}: noisy {p_noisy:.2f} dB -> denoised {p_out:.2f} dB; wrote {args.out}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    strip.save(target, format="PNG")
+    print(f"{name}, sigma {args.sigma:g}: noisy {p_noisy:.2f} dB -> denoised {p_out:.2f} dB; wrote {args.out}")
     return 0

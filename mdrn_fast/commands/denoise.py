@@ -4,70 +4,158 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-HELP = "denoise image files or folders into -o OUT (8/16-bit PNG, gray or color, --tile for large images)"
+HELP = ("denoise image files or folders into -o OUT (any image type Pillow reads; PNG out, 8/16-bit, gray or "
+        "color, alpha kept; the noise level is estimated per image unless --sigma is given)")
+MAX_SIGMA = 100.0
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders")
-    parser.add_argument("-o", "--out", required=True, help="output folder")
-    parser.add_argument("--sigma", type=int, default=25, help="noise level of the shipped weights to use")
-    parser.add_argument("--model", default="mdrn-base")
-    parser.add_argument("--weights", help="a weight file instead of the shipped ones")
-    parser.add_argument("--tile", type=int, help="tile size (multiple of 4)")
+    parser.add_argument("-o", "--out", required=True, help="output folder (created if missing)")
+    parser.add_argument("--sigma", default="auto",
+                        help="noise level on the 0-255 scale, or auto (default): estimated per image, and the "
+                             "shipped model of the nearest level is used")
+    parser.add_argument("--model", default="mdrn-base", help="which shipped weights (default mdrn-base)")
+    parser.add_argument("--weights", help="a weight file instead of the shipped ones (--sigma is then ignored)")
+    parser.add_argument("--tile", type=int, help="tile size (multiple of 4) for large images")
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument("--backend", default="auto")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="auto", help="auto (a GPU if present), cpu or cuda")
     parser.add_argument("--overwrite", action="store_true", help="allow writing over existing files (inputs too)")
 
 
-def _files(inputs) -> list[Path]:
+def parse_sigma(text: str) -> float | None:
+    """None for auto, else the level, checked."""
+    from mdrn_fast.errors import UsageError
+
+    if str(text).lower() == "auto":
+        return None
+    try:
+        sigma = float(text)
+    except ValueError:
+        raise UsageError(f"--sigma {text}: expected auto or a number") from None
+    if not 0 < sigma <= MAX_SIGMA:
+        raise UsageError(f"--sigma {text}: expected a noise level in (0, {MAX_SIGMA:g}] on the 0-255 scale")
+    return sigma
+
+
+def input_files(inputs) -> tuple[list[Path], list[str]]:
+    """(image files of the inputs, each once, problems): a folder contributes its images; an empty one is a
+    problem."""
     from mdrn_fast.paths import image_files
 
-    out = []
+    files, problems = [], []
     for item in map(Path, inputs):
-        out += image_files(item) if item.is_dir() else [item]
-    return out
+        if item.is_dir():
+            found = image_files(item)
+            files += found
+            if not found:
+                problems.append(f"{item}: no images in this folder")
+        else:
+            files.append(item)
+    return list(dict.fromkeys(files)), problems
+
+
+def output_names(files: list[Path]) -> dict[Path, str]:
+    """<stem>.png for each input; inputs that would share a name (a.jpg and a.png, or a.png in two folders)
+    get their suffix, then their folder, in the name: a_jpg.png, a_png.png, x_a_png.png."""
+    def name(p: Path, level: int) -> str:
+        parts = [p.stem] + ([p.suffix.lstrip(".").lower()] if level >= 1 and p.suffix else [])
+        if level >= 2:
+            parts.insert(0, p.parent.name or "root")
+        return "_".join(parts) + ".png"
+
+    names = {}
+    for p in files:
+        level = 0
+        while level < 2 and sum(name(q, level) == name(p, level) for q in files) > 1:
+            level += 1
+        names[p] = name(p, level)
+    seen: dict[str, int] = {}
+    for p in files:  # still equal (x/a.png and other/x/a.png): number them
+        n = seen.get(names[p], 0)
+        seen[names[p]] = n + 1
+        if n:
+            names[p] = names[p][:-4] + f"_{n}.png"
+    return names
+
+
+class ModelChooser:
+    """The model for each image: --weights, or the shipped file for (model, gray/color, sigma), where sigma is
+    the given one or the estimate, taken to the nearest shipped level (said once per choice)."""
+
+    def __init__(self, args, device):
+        self.args, self.device, self.models, self.said = args, device, {}, set()
+        self.sigma = parse_sigma(args.sigma)
+
+    def __call__(self, image, path) -> tuple[object, str]:
+        from mdrn_fast.catalog import nearest_sigma, pretrained, shipped_sigmas
+        from mdrn_fast.images import ImageError
+        from mdrn_fast.noise_level import estimate_sigma
+        from mdrn_fast.weights_file import load_weights
+
+        if self.args.weights:
+            if "w" not in self.models:
+                self.models["w"] = load_weights(self.args.weights, backend=self.args.backend)[0].to(self.device)
+            m = self.models["w"]
+            if m.in_channels != (3 if image.color else 1):
+                raise ImageError(f"{path}: the weights are for {'color' if m.in_channels == 3 else 'gray'} images")
+            return m, ""
+        kind = "color" if image.color else "gray"
+        available = shipped_sigmas(self.args.model, image.color)
+        if not available:
+            raise FileNotFoundError(f"no shipped {self.args.model} weights for {kind} images")
+        wanted = self.sigma if self.sigma is not None else estimate_sigma(image.pixels)
+        level = nearest_sigma(wanted, available)
+        note = f"noise sigma ~{wanted:.1f}, model s{level:g}" if self.sigma is None else ""
+        if self.sigma is not None and level != self.sigma and (kind, level) not in self.said:
+            self.said.add((kind, level))
+            print(f"note: no {kind} {self.args.model} model at sigma {self.sigma:g}; using sigma {level:g} "
+                  f"(shipped for {kind}: {', '.join(f'{s:g}' for s in available)})", file=sys.stderr)
+        key = (image.color, level)
+        if key not in self.models:
+            self.models[key] = pretrained(self.args.model, sigma=level, color=image.color,
+                                          backend=self.args.backend).to(self.device)
+        return self.models[key], note
 
 
 def run(args) -> int:
     import numpy as np
 
+    from mdrn_fast.errors import UsageError, check_backend_on, resolve_device
     from mdrn_fast.images import ImageError, load_image, save_image
     from mdrn_fast.inference import denoise
-    from mdrn_fast.catalog import pretrained
-    from mdrn_fast.weights_file import load_weights
 
+    device = resolve_device(args.device)
+    check_backend_on(args.backend, device)
+    choose = ModelChooser(args, device)
     out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"-o {out_dir}: a file; -o names the output folder")
+    files, problems = input_files(args.inputs)
+    for p in problems:
+        print(f"error: {p}", file=sys.stderr)
+    if not files:
+        raise UsageError("no images to denoise in " + ", ".join(args.inputs))
     out_dir.mkdir(parents=True, exist_ok=True)
-    models = {}
-
-    def model_for(color: bool):
-        if color not in models:
-            if args.weights:
-                m = load_weights(args.weights, backend=args.backend)[0]
-                if m.in_channels != (3 if color else 1):
-                    raise ImageError(f"the weights are for {'color' if m.in_channels == 3 else 'gray'} images")
-            else:
-                m = pretrained(args.model, sigma=args.sigma, color=color, backend=args.backend)
-            models[color] = m.to(args.device)
-        return models[color]
-
-    failed, files = [], _files(args.inputs)
+    names = output_names(files)
+    failed = []
     for path in files:
-        target = out_dir / (path.stem + ".png")
+        target = out_dir / names[path]
         try:
             if target.exists() and not args.overwrite:
                 raise ImageError(f"{target} exists (pass --overwrite to replace it)")
             image = load_image(path)
-            color = image.pixels.shape[2] == 3
-            result = denoise(image.pixels, model_for(color), tile=args.tile, overlap=args.overlap)
-            save_image(target, np.clip(result, 0, 1), bits=image.bits)
-            print(f"{path} -> {target}")
-        except (ImageError, FileNotFoundError, ValueError) as e:
+            model, note = choose(image, path)
+            result = denoise(image.pixels, model, tile=args.tile, overlap=args.overlap)
+            save_image(target, np.clip(result, 0, 1), bits=image.bits, alpha=image.alpha)
+            print(f"{path} -> {target}" + (f" ({note})" if note else ""))
+        except (ImageError, ValueError) as e:
             failed.append(path)
             print(f"error: {e}", file=sys.stderr)
-    if failed:
-        print(f"{len(failed)} of {len(files)} file(s) failed: "
-              + ", ".join(p.name for p in failed), file=sys.stderr)
+    if failed or problems:
+        print(f"{len(failed)} of {len(files)} file(s) failed" + (": " + ", ".join(p.name for p in failed)
+                                                                 if failed else "")
+              + (f"; {len(problems)} input(s) held no images" if problems else ""), file=sys.stderr)
         return 1
     return 0

@@ -19,21 +19,22 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from mdrn_fast.distill import HMDS
+    from mdrn_fast.errors import UsageError
     from mdrn_fast.train import build_model, run as train
     from mdrn_fast.weights_file import load_weights
 
-    from .train import config_from_args
+    from .train import config_from_args, resume_path
 
     cfg = config_from_args(args)
     teacher, meta = load_weights(args.teacher, backend=cfg.backend)
     student = build_model(cfg)
     if teacher.in_channels != student.in_channels:
-        raise SystemExit(f"--teacher has {teacher.in_channels} input channels, the student {student.in_channels}")
+        raise UsageError(f"--teacher has {teacher.in_channels} input channels, the student {student.in_channels}")
     objective = HMDS(student, teacher, strategy=args.strategy, loss=args.loss, weight=args.weight,
                      sigma_teacher=args.sigma_teacher, backend=cfg.backend)
     print(f"HMDS-{args.strategy}: student {cfg.preset} (B={student.blocks}) <- teacher {meta.get('preset', '?')} "
           f"(B={teacher.blocks}), pairs {objective.pairs}, loss {objective.loss_kind}, weight {args.weight}")
-    result = train(cfg, objective=objective, resume=args.resume)
+    result = train(cfg, objective=objective, resume=resume_path(args), overwrite=args.overwrite)
     if result["weights"]:
         print(f"weights: {result['weights']}" + (f" (validation PSNR {result['val_psnr']:.2f} dB)"
                                                  if result["val_psnr"] is not None else ""))

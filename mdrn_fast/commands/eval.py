@@ -1,47 +1,71 @@
-"""mdrn-fast eval: PSNR/SSIM on a test set at one noise level, by the protocol of DESIGN section 6."""
+"""mdrn-fast eval: PSNR/SSIM on a test set at one noise level, by the evaluation protocol of docs/DESIGN.md."""
 from __future__ import annotations
 
 import json
 
-HELP = "PSNR/SSIM table on Set12, BSD68, CBSD68 or a folder (DESIGN section 6 protocol)"
+HELP = "PSNR/SSIM table on Set12, BSD68, CBSD68 or a folder of images (the protocol of docs/DESIGN.md, section 6)"
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--set", default="BSD68", help="Set12, BSD68, CBSD68 or a folder of images")
     parser.add_argument("--sigma", type=float, default=25)
     parser.add_argument("--weights", help="a weight file (default: the shipped weights for --model and --sigma)")
-    parser.add_argument("--model", default="mdrn-base", help="preset whose shipped weights to use")
-    parser.add_argument("--data", help="data root (default $MDRN_FAST_DATA or ../shared/data)")
+    parser.add_argument("--model", default="mdrn-base", help="which shipped weights (default mdrn-base)")
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--color", dest="color", action="store_true", default=None,
+                      help="score in RGB (default: color when the set's images are)")
+    kind.add_argument("--gray", dest="color", action="store_false", help="score in gray (color images converted)")
+    parser.add_argument("--data", help="data folder (default $MDRN_FAST_DATA, else ~/.cache/mdrn_fast/data)")
     parser.add_argument("--backend", default="auto")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="auto", help="auto (a GPU if present), cpu or cuda")
     parser.add_argument("--tile", type=int, help="denoise in tiles of this size")
     parser.add_argument("--limit", type=int, help="only the first N images")
     parser.add_argument("--save", help="folder for the denoised PNGs")
     parser.add_argument("--json", help="write per-image rows and the mean here")
 
 
+def set_is_color(files) -> bool:
+    """Whether the images are in color: the first one decides (the standard sets are all one kind)."""
+    from mdrn_fast.images import load_image
+
+    return load_image(files[0]).color
+
+
 def load_model(args, color: bool):
     from mdrn_fast.catalog import pretrained
+    from mdrn_fast.errors import UsageError
     from mdrn_fast.weights_file import load_weights
 
     if args.weights:
-        return load_weights(args.weights, backend=args.backend)[0]
-    return pretrained(args.model, sigma=int(args.sigma), color=color, backend=args.backend)
+        model = load_weights(args.weights, backend=args.backend)[0]
+        if model.in_channels != (3 if color else 1):
+            raise UsageError(f"--weights {args.weights} is a {'color' if model.in_channels == 3 else 'gray'} model "
+                             f"and the images are scored in {'color' if color else 'gray'} "
+                             f"(pass --{'color' if model.in_channels == 3 else 'gray'} to score them so)")
+        return model
+    return pretrained(args.model, sigma=args.sigma, color=color, backend=args.backend)
 
 
 def run(args) -> int:
     from pathlib import Path
 
+    from mdrn_fast.errors import UsageError, check_backend_on, resolve_device
     from mdrn_fast.evaluate import evaluate, summary, table
     from mdrn_fast.paths import dataset
 
+    if not 0 <= args.sigma <= 255:
+        raise UsageError(f"--sigma {args.sigma:g}: expected a noise level in [0, 255] on the 0-255 scale")
+    device = resolve_device(args.device)
+    check_backend_on(args.backend, device)
     files = dataset(args.set, args.data)[: args.limit]
-    model = load_model(args, color=args.set == "CBSD68").to(args.device)
+    color = set_is_color(files) if args.color is None else args.color
+    model = load_model(args, color=color).to(device)
     if args.save:
         Path(args.save).mkdir(parents=True, exist_ok=True)
-    rows = evaluate(model, files, args.sigma, device=args.device, tile=args.tile, save_dir=args.save)
-    print(table(rows, f"{Path(args.set).name}, sigma {args.sigma:g}, {args.weights or args.model}"))
+    rows = evaluate(model, files, args.sigma, device=str(device), tile=args.tile, save_dir=args.save)
+    print(table(rows, f"{Path(args.set).name} ({'color' if color else 'gray'}), sigma {args.sigma:g}, "
+                      f"{args.weights or args.model}"))
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": [r.__dict__ for r in rows], "mean": summary(rows),
-                                               "sigma": args.sigma, "set": args.set}, indent=1))
+                                               "sigma": args.sigma, "set": args.set, "color": color}, indent=1))
     return 0

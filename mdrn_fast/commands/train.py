@@ -12,7 +12,10 @@ def add_training_arguments(parser) -> None:
     from mdrn_fast.train import TrainConfig
 
     parser.add_argument("--config", help="JSON file whose keys are these flags' names (flags given also win)")
-    parser.add_argument("--resume", help="checkpoint to continue from (its step, optimizer and schedule)")
+    parser.add_argument("--resume", metavar="CHECKPOINT",
+                        help="continue a run: its checkpoint.pt (or its folder); the run's settings are reused, "
+                             "flags given again override them")
+    parser.add_argument("--overwrite", action="store_true", help="start over in an --out that holds a run")
     for f in fields(TrainConfig):
         if f.name == "overrides":
             parser.add_argument("--overrides", type=json.loads, default=None,
@@ -25,17 +28,52 @@ def add_training_arguments(parser) -> None:
                                 help=f"default: {f.default}")
 
 
+def resume_path(args) -> str | None:
+    """--resume as a checkpoint file (a run folder names its checkpoint.pt)."""
+    from pathlib import Path
+
+    from mdrn_fast.errors import UsageError
+
+    if not args.resume:
+        return None
+    path = Path(args.resume)
+    path = path / "checkpoint.pt" if path.is_dir() else path
+    if not path.exists():
+        raise UsageError(f"--resume {args.resume}: no checkpoint there")
+    return str(path)
+
+
 def config_from_args(args):
+    """The run's settings: a resumed run's own, then --config's, then the flags given (each one that changes a
+    resumed run's setting is said)."""
+    from mdrn_fast.checkpoint import load_checkpoint
+    from mdrn_fast.errors import UsageError
     from mdrn_fast.train import TrainConfig
 
-    values = {}
+    names = {f.name for f in fields(TrainConfig)}
+    values, saved = {}, {}
+    checkpoint = resume_path(args)
+    if checkpoint:
+        from pathlib import Path
+
+        saved = json.loads(load_checkpoint(checkpoint).get("config", "{}"))
+        values = {k: v for k, v in saved.items() if k in names}
+        values["out"] = str(Path(checkpoint).parent)  # the run's folder, wherever it is now
     if args.config:
-        with open(args.config) as fh:
-            values = json.load(fh)
-        unknown = set(values) - {f.name for f in fields(TrainConfig)}
+        try:
+            with open(args.config) as fh:
+                from_file = json.load(fh)
+        except (OSError, ValueError) as e:
+            raise UsageError(f"--config {args.config}: not a readable JSON file ({e})") from None
+        unknown = set(from_file) - names
         if unknown:
-            raise SystemExit(f"{args.config}: unknown keys {sorted(unknown)}")
-    values.update({f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None})
+            raise UsageError(f"--config {args.config}: unknown keys {sorted(unknown)}; the keys are {sorted(names)}")
+        values.update(from_file)
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
+    for k, v in given.items():
+        if k in saved and saved[k] != v:
+            print(f"resume: --{k.replace('_', '-')} {v} overrides the run's {saved[k]}")
+    values.update(given)
     return TrainConfig(**values)
 
 
@@ -46,7 +84,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from mdrn_fast.train import run as train
 
-    result = train(config_from_args(args), resume=args.resume)
+    result = train(config_from_args(args), resume=resume_path(args), overwrite=args.overwrite)
     if result["weights"]:
         print(f"weights: {result['weights']}" + (f" (validation PSNR {result['val_psnr']:.2f} dB)"
                                                  if result["val_psnr"] is not None else ""))
