@@ -1,4 +1,4 @@
-"""The evaluation protocol of DESIGN section 6 (as KAIR/DnCNN): AWGN added in float with a fixed seed per
+"""The evaluation protocol of docs/DESIGN.md section 6 (as KAIR/DnCNN): AWGN added in float with a fixed seed per
 image, the noisy input neither clipped nor quantized; the output clipped and rounded to uint8; PSNR and SSIM
 on uint8 images with no border crop."""
 from __future__ import annotations

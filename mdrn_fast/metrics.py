@@ -1,4 +1,4 @@
-"""PSNR and SSIM on uint8 images, as DnCNN/KAIR report them (DESIGN section 6)."""
+"""PSNR and SSIM on uint8 images, as DnCNN/KAIR report them (docs/DESIGN.md section 6)."""
 from __future__ import annotations
 
 import numpy as np

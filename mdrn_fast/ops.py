@@ -1,4 +1,4 @@
-"""The public ops of DESIGN section 4: validate, then dispatch to the chosen backend.
+"""The public ops of docs/DESIGN.md section 4: validate, then dispatch to the chosen backend.
 
 ``backend`` is "torch" (the reference in ``mdrn_fast.reference``), "triton", "cuda", "cpu", or
 "auto" (best usable for the inputs' device). Every op is autograd-capable on every backend.

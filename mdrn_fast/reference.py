@@ -1,4 +1,4 @@
-"""Pure-PyTorch reference of every op in DESIGN section 4: the "torch" backend and the truth.
+"""Pure-PyTorch reference of every op in docs/DESIGN.md section 4: the "torch" backend and the truth.
 
 Tests and benchmarks import these functions, so the baseline can never drift from what is tested.
 Conv-like ops take conv-shaped weights ([C_out, C_in, kh, kw]) so that they read as the formula.

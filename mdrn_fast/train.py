@@ -182,7 +182,7 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
                 "step": done, "config": json.dumps(asdict(cfg)), "rng_cpu": torch.get_rng_state()})
         if rank == 0 and val_files and done % cfg.val_every == 0 and done != cfg.steps:
             val_psnr = validate(model, cfg, val_files, device)
-            bar.write(f"step {done}: validation PSNR {val_psnr:.2f} dB on {cfg.val_images} images of {cfg.val_set}")
+            bar.write(f"step {done}: validation PSNR {val_psnr:.2f} dB on {len(val_files)} images of {cfg.val_set}")
     bar.close()
     result = {"step": stop, "losses": losses, "val_psnr": val_psnr, "weights": None, "model": model}
     if rank == 0 and stop == cfg.steps:
@@ -191,9 +191,9 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
         weights = save_weights(out / "model.safetensors", model, **meta)  # first: kept if validation fails
         if val_files:
             result["val_psnr"] = val_psnr = validate(model, cfg, val_files, device)
-            print(f"step {stop}: validation PSNR {val_psnr:.2f} dB on {cfg.val_images} images of {cfg.val_set}")
+            print(f"step {stop}: validation PSNR {val_psnr:.2f} dB on {len(val_files)} images of {cfg.val_set}")
             save_weights(weights, model, **meta, val_psnr=round(val_psnr, 3),
-                         val_set=f"{cfg.val_set}[:{cfg.val_images}]")
+                         val_set=f"{cfg.val_set}[:{len(val_files)}]")
         result["weights"] = str(weights)
     if world > 1:
         dist.barrier()

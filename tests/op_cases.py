@@ -1,4 +1,4 @@
-"""Random inputs for every op of DESIGN section 4, shared by the parity tests of all backends.
+"""Random inputs for every op of docs/DESIGN.md section 4, shared by the parity tests of all backends.
 
 A case is a dict of keyword arguments for ``mdrn_fast.ops.<op>`` (tensors in float32, NCHW);
 ``prepare`` casts and lays them out for one test.

@@ -1,4 +1,4 @@
-"""The evaluation protocol (DESIGN section 6), tiled and whole-image denoising, pretrained weights lookup."""
+"""The evaluation protocol (docs/DESIGN.md section 6), tiled and whole-image denoising, pretrained weights lookup."""
 import numpy as np
 import pytest
 import torch

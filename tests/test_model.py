@@ -45,7 +45,7 @@ def test_preset_parameter_counts():
     counts = {p: count_parameters(mdrn(p)) for p in mdrn_fast.PRESETS}
     assert counts["mdrn-tiny"] < counts["mdrn-base"] < counts["mdrn-large"]
     assert counts["mdrn-base"] < DNCNN_PARAMS
-    # C=32, B=6, gray: computed by hand from DESIGN section 2
+    # C=32, B=6, gray: computed by hand from docs/DESIGN.md section 2
     assert counts["mdrn-base"] == 509_905
 
 

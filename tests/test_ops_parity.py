@@ -110,7 +110,7 @@ def test_add_noise_statistics_and_seeding(backend, dtype):
     assert not torch.equal(y1, y3), "another seed must give other noise"
     z = (y1.float() - x.float()) * 255 / 25
     assert abs(z.mean().item()) < 0.03 and abs(z.std().item() - 1) < 0.03, (z.mean().item(), z.std().item())
-    # not clipped by default: AWGN protocol (DESIGN section 6)
+    # not clipped by default: AWGN protocol (docs/DESIGN.md section 6)
     assert (y1 < 0).any() and (y1 > 1).any()
     clipped = ops.add_noise(x, 25.0, seed=7, clip=True, backend=backend)
     assert clipped.min() >= 0 and clipped.max() <= 1

@@ -39,6 +39,11 @@ def report() -> list[tuple[str, str]]:
         rows.append(("GPU", f"{p.name}, {p.total_memory / 2**30:.0f} GiB, sm_{p.major}{p.minor}"))
     else:
         rows.append(("GPU", "none visible to torch"))
+    from mdrn_fast.datasets import MANIFEST, default_root, status
+
+    here = [name for name in MANIFEST if status(name)[0] == status(name)[1]]
+    rows.append(("data folder", f"{default_root()}: {', '.join(here) or 'no standard set'} "
+                                "(`mdrn-fast data list`)"))
     return rows
 
 

@@ -1,4 +1,4 @@
-"""HMDS knowledge distillation (DESIGN section 3): feature losses and the distillation objective."""
+"""HMDS knowledge distillation (docs/DESIGN.md section 3): feature losses and the distillation objective."""
 from .hmds import HMDS, pair_indices
 from .losses import KINDS, affinity, feature_loss
 

@@ -1,4 +1,4 @@
-"""HMDS (DESIGN section 3): a student learns from a frozen teacher through its block features.
+"""HMDS (docs/DESIGN.md section 3): a student learns from a frozen teacher through its block features.
 
   strategy "A" (heterogeneous architecture): the teacher is another network (mdrn-large, DnCNN, ...) on the
       same noisy input; student features pass through learned 1x1 adapters C_s -> C_t for l1/l2 (fakd and at

@@ -1,4 +1,4 @@
-"""Feature-distillation distances of DESIGN section 3, the pure-PyTorch reference ("torch" backend) of each,
+"""Feature-distillation distances of docs/DESIGN.md section 3, the pure-PyTorch reference ("torch" backend) of each,
 and ``feature_loss``, which validates and dispatches them like every op.
 
   l1, l2  mean absolute / squared difference (same shapes: student features pass through adapters first)

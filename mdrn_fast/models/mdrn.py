@@ -1,4 +1,4 @@
-"""MDRN and its block MDRB, exactly as DESIGN section 2 defines them, running on any backend."""
+"""MDRN and its block MDRB, exactly as docs/DESIGN.md section 2 defines them, running on any backend."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -57,7 +57,7 @@ class MDRB(nn.Module):
 
 
 class MDRN(nn.Module):
-    """Multiple Degradation and Reconstruction Network (DESIGN section 2).
+    """Multiple Degradation and Reconstruction Network (docs/DESIGN.md section 2).
 
     ``forward(y)`` takes [N, in_channels, H, W] of any H, W >= 1: the input is reflect-padded up to a
     multiple of max(scales) and the output cropped back exactly. ``return_features=True`` also
