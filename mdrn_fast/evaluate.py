@@ -36,9 +36,10 @@ def noisy_version(clean: torch.Tensor, sigma: float, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model, files, sigma: float, device: str = "cpu", tile: int | None = None, save_dir=None,
-             base_seed: int = 0, progress: bool = True) -> list[Row]:
-    """Per-image PSNR/SSIM of ``model`` on ``files`` at ``sigma`` (images read as the model's channel count)."""
+def evaluate(model, files, sigma: float, device: str = "cpu", save_dir=None, base_seed: int = 0,
+             progress: bool = True, tiling: dict | None = None) -> list[Row]:
+    """Per-image PSNR/SSIM of ``model`` on ``files`` at ``sigma`` (images read as the model's channel count);
+    ``tiling``: keyword arguments of denoise_tensor (tile, overlap, memory, mode)."""
     model.eval()
     dtype = next(model.parameters()).dtype
     rows = []
@@ -47,7 +48,7 @@ def evaluate(model, files, sigma: float, device: str = "cpu", tile: int | None =
         clean = load_image(path, channels=model.in_channels).pixels
         x = torch.from_numpy(clean.transpose(2, 0, 1).copy())[None]
         y = noisy_version(x, sigma, image_seed(path.name, sigma, base_seed))
-        out = denoise_tensor(y.to(device, dtype), model, tile).float().cpu()
+        out = denoise_tensor(y.to(device, dtype), model, **(tiling or {})).float().cpu()
         clean8 = quantize(clean)
         out8 = quantize(out[0].numpy().transpose(1, 2, 0))
         noisy8 = quantize(y[0].numpy().transpose(1, 2, 0))

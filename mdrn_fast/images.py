@@ -123,9 +123,12 @@ def _is_gray(im: Image.Image) -> bool:
 
 
 def quantize(pixels: np.ndarray, bits: int = 8) -> np.ndarray:
-    """Clip to [0, 1] and round to uint8 or uint16."""
+    """Clip to [0, 1] and round to uint8 or uint16 (one float temporary: large images stay within memory)."""
     top = 255 if bits == 8 else 65535
-    return np.round(np.clip(pixels, 0.0, 1.0) * top).astype(np.uint8 if bits == 8 else np.uint16)
+    a = np.clip(pixels, 0.0, 1.0, dtype=np.float32)
+    a *= top
+    np.round(a, out=a)
+    return a.astype(np.uint8 if bits == 8 else np.uint16)
 
 
 def save_image(path: str | os.PathLike, pixels: np.ndarray, bits: int = 8, alpha: np.ndarray | None = None) -> Path:

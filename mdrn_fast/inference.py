@@ -6,52 +6,42 @@ import torch
 from PIL import Image
 
 from .models import MDRN
+from .tiling import DEFAULT_MEMORY, denoise_tiled, fits_whole
 
 
 @torch.no_grad()
-def denoise_tensor(y: torch.Tensor, model: MDRN, tile: int | None = None, overlap: int = 32) -> torch.Tensor:
-    """Denoise y [N, C, H, W] (floats in [0, 1] scale); with ``tile``, in tiles of tile x tile pixels that
-    overlap by ``overlap`` and are stitched from their centres.
-
-    Tiling is close to, not identical with, the whole-image result: MDRN's channel attention pools over the
-    whole input, which a tile cannot see (the convolutions alone would match exactly away from tile edges).
-    """
-    if tile is None or (y.shape[-2] <= tile and y.shape[-1] <= tile):
-        return model(y)
-    if tile % 4 or overlap % 4 or tile <= 2 * overlap:
-        raise ValueError(f"tile ({tile}) and overlap ({overlap}) must be multiples of 4 with tile > 2 * overlap")
-    _, _, H, W = y.shape
-    out = torch.empty_like(y)
-    step = tile - 2 * overlap
-    for top in range(0, H, step):
-        for left in range(0, W, step):
-            # the tile, grown by the overlap, aligned to 4 so that the degradation grid matches the whole image's
-            t0, l0 = max(0, top - overlap) // 4 * 4, max(0, left - overlap) // 4 * 4
-            t1, l1 = min(H, top + step + overlap), min(W, left + step + overlap)
-            part = model(y[..., t0:t1, l0:l1])
-            b, r = min(H, top + step), min(W, left + step)
-            out[..., top:b, left:r] = part[..., top - t0:b - t0, left - l0:r - l0]
-    return out
+def denoise_tensor(y: torch.Tensor, model: MDRN, tile: int | None = None, overlap: int | None = None,
+                   memory: int = DEFAULT_MEMORY, mode: str = "global", progress: bool = False) -> torch.Tensor:
+    """Denoise y [N, C, H, W] (floats on the [0, 1] scale). Whole when it fits ``memory`` bytes of activations
+    and no ``tile`` is asked for; else in tiles (mdrn_fast.tiling: core size ``tile``, halo ``overlap``,
+    ``mode`` "global" by default, "exact" to match the whole-image result, "local" for one pass)."""
+    if tile is None and (not isinstance(model, MDRN) or fits_whole(model, y, memory)):
+        return model(y.contiguous())
+    return denoise_tiled(model, y, tile, overlap, memory, mode, progress)
 
 
-def denoise(image, model: MDRN, tile: int | None = None, overlap: int = 32):
+def denoise(image, model: MDRN, tile: int | None = None, overlap: int | None = None, memory: int = DEFAULT_MEMORY,
+            mode: str = "global", progress: bool = False):
     """Denoise ``image`` (numpy [H, W] / [H, W, C] floats in [0, 1] or uint8/uint16, a PIL image, or a tensor
-    [C, H, W] / [N, C, H, W]); returns the same kind (and dtype) it was given."""
+    [C, H, W] / [N, C, H, W]); returns the same kind (and dtype) it was given. Large images go in tiles within
+    ``memory`` bytes (see denoise_tensor)."""
+    kw = dict(tile=tile, overlap=overlap, memory=memory, mode=mode, progress=progress)
     param = next(model.parameters())
     if isinstance(image, torch.Tensor):
         x = image if image.dim() == 4 else image[None]
-        out = denoise_tensor(x.to(param.device, param.dtype), model, tile, overlap).to(image.dtype)
+        out = denoise_tensor(x.to(param.device, param.dtype), model, **kw).to(image.dtype)
         return out if image.dim() == 4 else out[0]
     if isinstance(image, Image.Image):
         a = np.asarray(image.convert("L" if model.in_channels == 1 else "RGB"))
-        return Image.fromarray(denoise(a, model, tile, overlap))
+        return Image.fromarray(denoise(a, model, **kw))
     a = np.asarray(image)
     top = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(a.dtype)
-    f = a.astype(np.float32) / top if top else a.astype(np.float32)
+    f = a.astype(np.float32) / top if top else a.astype(np.float32, copy=False)
     hwc = f[..., None] if f.ndim == 2 else f
-    x = torch.from_numpy(np.ascontiguousarray(hwc.transpose(2, 0, 1)))[None].to(param.device, param.dtype)
-    y = denoise_tensor(x, model, tile, overlap)[0].float().cpu().numpy().transpose(1, 2, 0)
+    # a channels-last view of the array, not a copy: tiles are copied out one at a time (a large photo's memory)
+    x = torch.from_numpy(np.ascontiguousarray(hwc)).permute(2, 0, 1)[None].to(param.device, param.dtype)
+    y = denoise_tensor(x, model, **kw)[0].float().cpu().numpy().transpose(1, 2, 0)
     y = y[..., 0] if f.ndim == 2 else y
     if top:
         return np.round(np.clip(y, 0, 1) * top).astype(a.dtype)
-    return y.astype(a.dtype)
+    return y.astype(a.dtype, copy=False)

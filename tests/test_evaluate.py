@@ -1,4 +1,4 @@
-"""The evaluation protocol (docs/DESIGN.md section 6), tiled and whole-image denoising, pretrained weights lookup."""
+"""The evaluation protocol (docs/DESIGN.md section 6), denoise() on every input kind, pretrained weights lookup."""
 import numpy as np
 import pytest
 import torch
@@ -45,27 +45,6 @@ def test_identity_model_gives_noisy_psnr(tmp_path):
     assert 18 < rows[0].psnr < 22  # sigma 25 -> about 20.2 dB before clipping
     assert "mean (1)" in table(rows)
     assert summary(rows)["images"] == 1
-
-
-def test_tiled_equals_whole_when_the_tile_covers_the_image():
-    m = tiny()
-    y = torch.rand(1, 1, 40, 52)
-    assert torch.equal(denoise_tensor(y, m, tile=64), denoise_tensor(y, m))
-
-
-def test_tiled_is_close_to_whole():
-    """Global channel attention sees the whole image, a tile only itself: close, not equal (see inference.py)."""
-    m = tiny()
-    y = torch.rand(1, 1, 90, 130)
-    whole = denoise_tensor(y, m)
-    tiled = denoise_tensor(y, m, tile=64, overlap=16)
-    assert tiled.shape == whole.shape
-    assert (tiled - whole).abs().mean() < 2e-2
-
-
-def test_tile_arguments_are_checked():
-    with pytest.raises(ValueError, match="multiples of 4"):
-        denoise_tensor(torch.rand(1, 1, 90, 90), tiny(), tile=30, overlap=8)
 
 
 @pytest.mark.parametrize("kind", ["float", "uint8", "uint16", "pil", "tensor3", "tensor4"])

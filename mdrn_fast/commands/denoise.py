@@ -17,11 +17,36 @@ def add_arguments(parser) -> None:
                              "shipped model of the nearest level is used")
     parser.add_argument("--model", default="mdrn-base", help="which shipped weights (default mdrn-base)")
     parser.add_argument("--weights", help="a weight file instead of the shipped ones (--sigma is then ignored)")
-    parser.add_argument("--tile", type=int, help="tile size (multiple of 4) for large images")
-    parser.add_argument("--overlap", type=int, default=32)
+    add_tiling_arguments(parser)
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--device", default="auto", help="auto (a GPU if present), cpu or cuda")
     parser.add_argument("--overwrite", action="store_true", help="allow writing over existing files (inputs too)")
+
+
+def add_tiling_arguments(parser) -> None:
+    """--memory, --tile, --overlap, --tiling: how large images are split (shared with eval)."""
+    parser.add_argument("--memory", default="768M", type=parse_bytes,
+                        help="memory for the network's activations (default 768M): larger images go in tiles")
+    parser.add_argument("--tile", type=int, help="tile core size in pixels, a multiple of 4 (default: from --memory)")
+    parser.add_argument("--overlap", type=int, help="tile halo in pixels (default: the receptive field, 48)")
+    parser.add_argument("--tiling", choices=["global", "exact", "local"], default="global",
+                        help="global (default): two passes, within 1 uint8 level of the whole-image result; "
+                             "exact: equal to it, B + 1 passes; local: one pass, each tile on its own")
+
+
+def parse_bytes(text: str) -> int:
+    """"1G", "512M", "2.5G", "1000000" -> bytes."""
+    import argparse
+
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    t = str(text).strip().upper().removesuffix("B").removesuffix("I")
+    try:
+        value = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size such as 512M or 2G, got {text!r}") from None
+    if value < 1 << 20:
+        raise argparse.ArgumentTypeError(f"{text}: at least 1M is needed")
+    return int(value)
 
 
 def parse_sigma(text: str) -> float | None:
@@ -120,8 +145,6 @@ class ModelChooser:
 
 
 def run(args) -> int:
-    import numpy as np
-
     from mdrn_fast.errors import UsageError, check_backend_on, resolve_device
     from mdrn_fast.images import ImageError, load_image, save_image
     from mdrn_fast.inference import denoise
@@ -147,8 +170,9 @@ def run(args) -> int:
                 raise ImageError(f"{target} exists (pass --overwrite to replace it)")
             image = load_image(path)
             model, note = choose(image, path)
-            result = denoise(image.pixels, model, tile=args.tile, overlap=args.overlap)
-            save_image(target, np.clip(result, 0, 1), bits=image.bits, alpha=image.alpha)
+            result = denoise(image.pixels, model, tile=args.tile, overlap=args.overlap, memory=args.memory,
+                             mode=args.tiling, progress=True)
+            save_image(target, result, bits=image.bits, alpha=image.alpha)
             print(f"{path} -> {target}" + (f" ({note})" if note else ""))
         except (ImageError, ValueError) as e:
             failed.append(path)

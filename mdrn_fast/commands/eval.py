@@ -18,7 +18,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data", help="data folder (default $MDRN_FAST_DATA, else ~/.cache/mdrn_fast/data)")
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--device", default="auto", help="auto (a GPU if present), cpu or cuda")
-    parser.add_argument("--tile", type=int, help="denoise in tiles of this size")
+    from .denoise import add_tiling_arguments
+
+    add_tiling_arguments(parser)
     parser.add_argument("--limit", type=int, help="only the first N images")
     parser.add_argument("--save", help="folder for the denoised PNGs")
     parser.add_argument("--json", help="write per-image rows and the mean here")
@@ -62,7 +64,8 @@ def run(args) -> int:
     model = load_model(args, color=color).to(device)
     if args.save:
         Path(args.save).mkdir(parents=True, exist_ok=True)
-    rows = evaluate(model, files, args.sigma, device=str(device), tile=args.tile, save_dir=args.save)
+    rows = evaluate(model, files, args.sigma, device=str(device), save_dir=args.save,
+                    tiling=dict(tile=args.tile, overlap=args.overlap, memory=args.memory, mode=args.tiling))
     print(table(rows, f"{Path(args.set).name} ({'color' if color else 'gray'}), sigma {args.sigma:g}, "
                       f"{args.weights or args.model}"))
     if args.json:

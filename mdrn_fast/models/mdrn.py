@@ -43,6 +43,10 @@ class MDRB(nn.Module):
         self.att2 = nn.Linear(r, c)
 
     def forward(self, x: Tensor, backend: str = "torch") -> Tensor:
+        return self.attend(x, self.features(x, backend), backend)
+
+    def features(self, x: Tensor, backend: str = "torch") -> Tensor:
+        """f, the fused branches before channel attention."""
         be = backend
         t = F.conv2d(x, self.body1.weight, None, padding=1)
         b1 = self.body2(ops.bias_lrelu(t, self.body1.bias, self.slope, backend=be))
@@ -51,9 +55,16 @@ class MDRB(nn.Module):
             d = ops.degrade(x, down.weight, down.bias, s, self.slope, backend=be)
             h = ops.bias_lrelu(F.conv2d(d, mid.weight, None, padding=1), mid.bias, self.slope, backend=be)
             parts.append(ops.reconstruct(h, up.weight, up.bias, s, backend=be))
-        f = ops.fuse(parts, self.fuse.weight, self.fuse.bias, backend=be)
-        return ops.channel_attention(x, f, self.att1.weight, self.att1.bias, self.att2.weight, self.att2.bias,
-                                     backend=be)
+        return ops.fuse(parts, self.fuse.weight, self.fuse.bias, backend=be)
+
+    def attend(self, x: Tensor, f: Tensor, backend: str = "torch", pooled: Tensor | None = None) -> Tensor:
+        """x + f * a: a from f's own spatial mean, or from ``pooled`` [N, C] (the mean over a whole image of
+        which x is a tile: mdrn_fast.tiling)."""
+        if pooled is None:
+            return ops.channel_attention(x, f, self.att1.weight, self.att1.bias, self.att2.weight, self.att2.bias,
+                                         backend=backend)
+        a = torch.sigmoid(self.att2(F.relu(self.att1(pooled.to(f.dtype)))))
+        return torch.addcmul(x, f, a[:, :, None, None])
 
 
 class MDRN(nn.Module):
@@ -72,6 +83,9 @@ class MDRN(nn.Module):
         self.in_channels, self.channels, self.blocks = in_channels, channels, blocks
         self.scales = tuple(int(s) for s in scales)
         self.multiple = max(self.scales) if self.scales else 1
+        # how far an output pixel sees: head, fusion and tail 3x3 (1 each); per block the widest branch: two 3x3
+        # at full resolution (2), or degrade by s, 3x3 at 1/s, reconstruct (2s - 1)
+        self.receptive_radius = 3 + blocks * max([2] + [2 * s - 1 for s in self.scales])
         self.head = _conv(in_channels, channels, 3)
         self.body = nn.ModuleList(MDRB(channels, self.scales, slope) for _ in range(blocks))
         self.fusion_1x1 = _conv(blocks * channels, channels, 1)
@@ -104,18 +118,30 @@ class MDRN(nn.Module):
             raise TypeError(f"y: expected a floating dtype, got {y.dtype}; scale images to [0, 1] floats first")
         if y.numel() == 0:
             raise ValueError(f"y: expected a non-empty batch, got shape {tuple(y.shape)}")
-        be = self.backend
         x, h, w = self._pad(y)
+        out, feats = self.trunk(x)
+        out = out[..., :h, :w]
+        return (out, feats) if return_features else out
+
+    def trunk(self, x: Tensor, pooled: Sequence[Tensor] = (), observe=None, stop_after: int | None = None):
+        """The network on an input already padded to a multiple of ``self.multiple``: (out, block outputs).
+        Tiled inference (mdrn_fast.tiling) uses the rest: ``pooled[i]`` replaces block i's own attention mean
+        (for i < len(pooled)); ``observe(i, f)`` sees block i's f before attention; ``stop_after=i`` returns
+        (None, block outputs) after block i."""
+        be = self.backend
         f0 = self.head(x)
         feats = []
         f = f0
-        for block in self.body:
-            f = block(f, be)
+        for i, block in enumerate(self.body):
+            fi = block.features(f, be)
+            if observe is not None:
+                observe(i, fi)
+            f = block.attend(f, fi, be, pooled[i] if i < len(pooled) else None)
             feats.append(f)
+            if stop_after == i:
+                return None, feats
         g = self.fusion_3x3(ops.fuse(feats, self.fusion_1x1.weight, self.fusion_1x1.bias, backend=be))
-        out = ops.add_residual(self.tail(ops.add_residual(g, f0, backend=be)), x, backend=be)
-        out = out[..., :h, :w]
-        return (out, feats) if return_features else out
+        return ops.add_residual(self.tail(ops.add_residual(g, f0, backend=be)), x, backend=be), feats
 
 
 def mdrn(preset: str = "mdrn-base", in_channels: int = 1, backend: str = "auto", **overrides) -> MDRN:
