@@ -22,6 +22,15 @@
   TORCH_CHECK((t).sizes() == at::IntArrayRef({__VA_ARGS__}), name ": expected shape ",          \
               at::IntArrayRef({__VA_ARGS__}), ", got ", (t).sizes())
 
+// Hot element-wise loops, compiled also for AVX-512 and AVX2 and picked when the library loads by what the
+// machine has (function multiversioning): one build runs at the machine's vector width, as ATen's own kernels
+// do. Such a loop lives in its own function; without GCC/Clang on x86-64 Linux it is compiled once, baseline.
+#if defined(__x86_64__) && defined(__linux__) && (defined(__clang__) ? __clang_major__ >= 14 : defined(__GNUC__))
+#define MDRN_SIMD __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MDRN_SIMD
+#endif
+
 // float, double, half, bfloat16
 #define MDRN_DISPATCH(type, name, ...) \
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, type, name, __VA_ARGS__)

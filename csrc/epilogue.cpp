@@ -10,6 +10,47 @@
 namespace mdrn_fast {
 namespace cpu {
 
+// One (n, c) plane: dst = lrelu(src + b), branch-free so that it vectorizes: for 0 <= s <= 1, lrelu(v) =
+// max(v, s v), for s > 1 min(v, s v).
+template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
+MDRN_SIMD void bias_lrelu_plane(const scalar_t* __restrict__ src, scalar_t* __restrict__ dst, int64_t n, acc_t b,
+                                acc_t s) {
+  if (s <= 1) {
+    for (int64_t i = 0; i < n; ++i) {
+      const acc_t v = static_cast<acc_t>(src[i]) + b;
+      dst[i] = static_cast<scalar_t>(std::max(v, v * s));
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      const acc_t v = static_cast<acc_t>(src[i]) + b;
+      dst[i] = static_cast<scalar_t>(std::min(v, v * s));
+    }
+  }
+}
+
+// One plane of the backward: g_out = g * (out > 0 ? 1 : s) (the mask as a 0/1 factor), returning its sum,
+// accumulated in independent lanes so that the loop vectorizes (a single running sum would not: float addition
+// is not reassociated) and in a fixed order.
+template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
+MDRN_SIMD acc_t bias_lrelu_backward_plane(const scalar_t* __restrict__ g_in, const scalar_t* __restrict__ o_in,
+                                          scalar_t* __restrict__ g_out, int64_t n, acc_t s) {
+  constexpr int kLanes = 16;
+  acc_t lane[kLanes] = {};
+  auto step = [&](int64_t i) {
+    const acc_t positive = static_cast<acc_t>(static_cast<acc_t>(o_in[i]) > 0);
+    const acc_t g = static_cast<acc_t>(g_in[i]) * (s + (1 - s) * positive);
+    g_out[i] = static_cast<scalar_t>(g);
+    return g;
+  };
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int k = 0; k < kLanes; ++k) lane[k] += step(i + k);
+  acc_t acc = 0;
+  for (; i < n; ++i) acc += step(i);
+  for (int k = 0; k < kLanes; ++k) acc += lane[k];
+  return acc;
+}
+
 at::Tensor bias_lrelu(const at::Tensor& t, const at::Tensor& bias, double slope) {
   at::Tensor out = at::empty_like(t);
   const int64_t C = t.size(1), HW = t.numel() / std::max<int64_t>(1, t.size(0) * C), planes = t.size(0) * C;
@@ -18,25 +59,10 @@ at::Tensor bias_lrelu(const at::Tensor& t, const at::Tensor& bias, double slope)
     const scalar_t* tp = t.const_data_ptr<scalar_t>();
     const scalar_t* bp = bias.const_data_ptr<scalar_t>();
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
-    const acc_t s = static_cast<acc_t>(slope);
     at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p) {
-        const acc_t b = static_cast<acc_t>(bp[p % C]);
-        const scalar_t* __restrict__ src = tp + p * HW;
-        scalar_t* __restrict__ dst = op + p * HW;
-        // branch-free so that it vectorizes: for 0 <= s <= 1, lrelu(v) = max(v, s v)
-        if (s <= 1) {
-          for (int64_t i = 0; i < HW; ++i) {
-            const acc_t v = static_cast<acc_t>(src[i]) + b;
-            dst[i] = static_cast<scalar_t>(std::max(v, v * s));
-          }
-        } else {
-          for (int64_t i = 0; i < HW; ++i) {
-            const acc_t v = static_cast<acc_t>(src[i]) + b;
-            dst[i] = static_cast<scalar_t>(std::min(v, v * s));
-          }
-        }
-      }
+      for (int64_t p = begin; p < end; ++p)
+        bias_lrelu_plane<scalar_t>(tp + p * HW, op + p * HW, HW, static_cast<acc_t>(bp[p % C]),
+                                   static_cast<acc_t>(slope));
     });
   });
   return out;
@@ -52,23 +78,12 @@ std::tuple<at::Tensor, at::Tensor> bias_lrelu_backward(const at::Tensor& grad, c
     const scalar_t* gp = grad.const_data_ptr<scalar_t>();
     const scalar_t* op = out.const_data_ptr<scalar_t>();
     scalar_t* gtp = grad_t.mutable_data_ptr<scalar_t>();
-    const acc_t s = static_cast<acc_t>(slope);
     // one partial sum per (n, c) plane, reduced over n below: deterministic, no atomics
     std::vector<acc_t> partial(N * C);
     at::parallel_for(0, N * C, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p) {
-        acc_t acc = 0;
-        const scalar_t* __restrict__ g_in = gp + p * HW;
-        const scalar_t* __restrict__ o_in = op + p * HW;
-        scalar_t* __restrict__ g_out = gtp + p * HW;
-        for (int64_t i = 0; i < HW; ++i) {  // branch-free: the mask as a 0/1 factor
-          const acc_t positive = static_cast<acc_t>(static_cast<acc_t>(o_in[i]) > 0);
-          const acc_t g = static_cast<acc_t>(g_in[i]) * (s + (1 - s) * positive);
-          g_out[i] = static_cast<scalar_t>(g);
-          acc += g;
-        }
-        partial[p] = acc;
-      }
+      for (int64_t p = begin; p < end; ++p)
+        partial[p] = bias_lrelu_backward_plane<scalar_t>(gp + p * HW, op + p * HW, gtp + p * HW, HW,
+                                                         static_cast<acc_t>(slope));
     });
     scalar_t* gbp = grad_b.mutable_data_ptr<scalar_t>();
     for (int64_t c = 0; c < C; ++c) {
@@ -104,11 +119,13 @@ std::tuple<at::Tensor, at::Tensor> bias_lrelu_backward(const at::Tensor& grad, c
   return MDRN_PASS(bias_lrelu_backward, grad, grad.contiguous(), out.contiguous(), slope);
 }
 
+// A lone add is already one pass (fusing it means folding it into a neighbour), so the op is composite: at::add
+// on every device, whose own autograd and tracing apply (no Python autograd wrapper to pay for on each call).
 at::Tensor add_residual(const at::Tensor& t, const at::Tensor& r) {
   MDRN_CHECK_FLOAT("t", t);
   MDRN_CHECK_SAME("t", t, "r", r);
   TORCH_CHECK(t.sizes() == r.sizes(), "r: expected shape ", t.sizes(), ", got ", r.sizes());
-  return at::add(t, r);  // a lone add is already one pass; fusing it means folding it into a neighbour
+  return at::add(t, r);
 }
 
 TORCH_LIBRARY_FRAGMENT(mdrn_fast, m) {
@@ -117,7 +134,8 @@ TORCH_LIBRARY_FRAGMENT(mdrn_fast, m) {
   m.def("add_residual(Tensor t, Tensor r) -> Tensor");
 }
 
-MDRN_IMPL(m.impl("bias_lrelu", &bias_lrelu); m.impl("bias_lrelu_backward", &bias_lrelu_backward);
-          m.impl("add_residual", &add_residual);)
+MDRN_IMPL(m.impl("bias_lrelu", &bias_lrelu); m.impl("bias_lrelu_backward", &bias_lrelu_backward);)
+
+TORCH_LIBRARY_IMPL(mdrn_fast, CompositeImplicitAutograd, m) { m.impl("add_residual", &add_residual); }
 
 }  // namespace mdrn_fast

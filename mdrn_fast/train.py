@@ -101,7 +101,10 @@ def check_run_folder(cfg: TrainConfig, resume: str | None, overwrite: bool) -> N
 def resolve_data(cfg: TrainConfig) -> list:
     """Every image set the run will read, checked before the first step (a missing validation set must not
     end a long run at its last step); returns the validation files."""
-    parse_sigma(cfg.sigma)
+    try:
+        parse_sigma(cfg.sigma)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     dataset(cfg.train_set, cfg.data)
     return dataset(cfg.val_set, cfg.data)[:cfg.val_images] if cfg.val_images else []
 

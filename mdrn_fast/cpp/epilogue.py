@@ -7,12 +7,7 @@ from ..registry import register
 _ops = torch.ops.mdrn_fast
 
 
-@torch.library.register_fake("mdrn_fast::add_residual")
-def _add_residual_fake(t, r):
-    return torch.empty_like(t)  # at::add keeps the layout of t
-
-
-wire("mdrn_fast", "bias_lrelu", "add_residual")
+wire("mdrn_fast", "bias_lrelu")  # add_residual is composite (at::add): its autograd and fake come with it
 
 
 @register("bias_lrelu", "cpu")
