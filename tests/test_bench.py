@@ -81,3 +81,19 @@ def test_a_failing_provider_costs_only_its_own_row():
     assert "not available" in by["cuda"]["skipped"]
     md = speed.markdown(result)
     assert "Failed here:" in md and "kernel exploded" in md
+
+
+def test_gpu_check_runs_its_stages_and_records_them(tmp_path):
+    """The one-call GPU script in rehearsal mode (info stage only, here): python3, results in $OUT, each
+    stage's status and duration in stages.txt; and it keeps the properties a lent device needs."""
+    script = ROOT / "bench" / "gpu_check.sh"
+    env = dict(__import__("os").environ, OUT=str(tmp_path), STAGES="info")
+    proc = subprocess.run(["bash", str(script), "--rehearse"], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "== info: ok in" in (tmp_path / "stages.txt").read_text()
+    assert "torch" in (tmp_path / "info.txt").read_text()
+    text = script.read_text()
+    pytest_line = next(line for line in text.splitlines() if "-m pytest" in line)
+    assert " -x" not in pytest_line and "python3 -m pytest -n" in pytest_line and "${TESTS:-tests}" in pytest_line, \
+        "all tests (distillation included), in parallel, without stopping at the first failure"
+    assert "MDRN_FAST_TRITON_AUTOTUNE" in text and "timeout" in text
