@@ -109,8 +109,11 @@ def check_backend(backend: str) -> str:
 def lookup(op: str, backend: str, device: torch.device) -> Callable:
     """The implementation of ``op`` to run on tensors of ``device`` for ``backend`` (or "auto")."""
     if backend == "auto":
-        for candidate in AUTO_ORDER.get(device.type, ("torch",)):
+        order = AUTO_ORDER.get(device.type, ("torch",))
+        for candidate in order:
             if unavailable_reason(candidate) is None and (op, candidate) in _IMPLS:
+                if candidate == "torch":
+                    _say_fallback(order, device)
                 return _IMPLS[(op, candidate)]
         return lookup(op, "torch", device)
     check_backend(backend)
@@ -133,7 +136,18 @@ def implementation(op: str, backend: str) -> Callable | None:
     return _IMPLS.get((op, backend))
 
 
-def warn_once(message: str, _seen: set[str] = set()) -> None:
-    if message not in _seen:
-        _seen.add(message)
+_WARNED: set[str] = set()
+
+
+def _say_fallback(order, device: torch.device) -> None:
+    """Once: 'auto' runs the reference because no fused backend is usable here (not because an op has none)."""
+    missing = [f"{c}: {unavailable_reason(c)}" for c in order if c != "torch" and unavailable_reason(c)]
+    if len(missing) == len(order) - 1:
+        warn_once(f"mdrn_fast: backend 'auto' runs the torch reference on {device.type} tensors, no fused backend "
+                  f"being usable ({'; '.join(missing)})")
+
+
+def warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
         warnings.warn(message, RuntimeWarning, stacklevel=3)

@@ -72,3 +72,17 @@ def test_float64_is_supported_or_refused_clearly(backend):
     ref = ops.degrade(**prepare(case, torch.float64, "cpu", grad=False), backend="torch")
     assert out.dtype == torch.float64
     assert_close(out, ref, 1e-10, 1e-8, "float64 degrade")
+
+
+def test_auto_says_once_when_it_falls_back_to_the_reference(monkeypatch):
+    import warnings
+
+    from mdrn_fast import registry
+
+    monkeypatch.setitem(registry._STATUS, "cpu", "the extension is not built (test)")
+    monkeypatch.setattr(registry, "_WARNED", set())
+    with pytest.warns(RuntimeWarning, match="backend 'auto' runs the torch reference on cpu tensors.*not built"):
+        ops.add_residual(x4, x4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ops.bias_lrelu(x4, b4)  # the same situation again: not repeated
