@@ -39,7 +39,8 @@ def denoise(image, model: MDRN, tile: int | None = None, overlap: int | None = N
     f = a.astype(np.float32) / top if top else a.astype(np.float32, copy=False)
     hwc = f[..., None] if f.ndim == 2 else f
     # a channels-last view of the array, not a copy: tiles are copied out one at a time (a large photo's memory)
-    x = torch.from_numpy(np.ascontiguousarray(hwc)).permute(2, 0, 1)[None].to(param.device, param.dtype)
+    hwc = np.require(hwc, requirements=["C_CONTIGUOUS", "WRITEABLE"])  # torch will not wrap a read-only array
+    x = torch.from_numpy(hwc).permute(2, 0, 1)[None].to(param.device, param.dtype)
     y = denoise_tensor(x, model, **kw)[0].float().cpu().numpy().transpose(1, 2, 0)
     y = y[..., 0] if f.ndim == 2 else y
     if top:
