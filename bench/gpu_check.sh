@@ -7,7 +7,8 @@
 #
 # Environment: STAGES (default "info build test bench"), AUTOTUNE=1 (every Triton autotune config; default one,
 # so that compiling stays within the budget), JOBS (pytest workers), TEST_TIMEOUT / BENCH_TIMEOUT (seconds),
-# TESTS (pytest arguments, default the whole suite), BENCH_ARGS (more bench/speed.py arguments).
+# TESTS (pytest arguments, default the whole suite), TEST_THREADS (CPU threads per pytest worker, default 2), BENCH_ARGS (more bench/speed.py arguments), BENCH_OUT
+# (where bench/speed.py writes its tables, default $OUT), KEEP_SUMMARY=1 (add to stages.txt, not replace it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REHEARSE=0
@@ -19,7 +20,7 @@ CORES=$(nproc)
 export MDRN_FAST_TRITON_AUTOTUNE="${AUTOTUNE:-0}"
 export PYTHONUNBUFFERED=1
 SUMMARY="$OUT/stages.txt"  # one status line per stage, written as each ends
-: >"$SUMMARY"
+[[ "${KEEP_SUMMARY:-0}" == 1 ]] || : >"$SUMMARY"
 
 # stage NAME LIMIT_SECONDS LOG COMMAND...: runs COMMAND (a program or a function below) under a time limit,
 # output to LOG (and its tail to the terminal), and adds its status and duration to stages.txt. Never stops
@@ -73,14 +74,14 @@ for s in $STAGES; do
     test)
       # -rA: one line per test, passed ones included; no -x: every failure is worth knowing
       # shellcheck disable=SC2086
-      stage test "${TEST_TIMEOUT:-300}" "$OUT/gpu-tests.log" \
+      stage test "${TEST_TIMEOUT:-300}" "$OUT/gpu-tests.log" env OMP_NUM_THREADS="${TEST_THREADS:-2}" \
         python3 -m pytest -n "${JOBS:-$((CORES > 12 ? 12 : CORES))}" -rA -q -p no:cacheprovider ${TESTS:-tests} ;;
     bench)
       if [[ $REHEARSE -eq 1 ]]; then dev=(--device cpu); else dev=(); fi
       # shellcheck disable=SC2086
       stage bench "${BENCH_TIMEOUT:-150}" "$OUT/bench.log" \
         python3 bench/speed.py --quick "${dev[@]}" --providers torch,torch-cl,compile,triton,cuda,cpu \
-        --out "$OUT" ${BENCH_ARGS:-} ;;
+        --out "${BENCH_OUT:-$OUT}" ${BENCH_ARGS:-} ;;
     *) echo "unknown stage $s" | tee -a "$SUMMARY" ;;
   esac
 done

@@ -1,5 +1,6 @@
-"""The training loop: Adam, cosine or multistep schedule, L1 (or an HMDS objective), AMP on GPU, periodic
-validation PSNR, atomic checkpoints, exact resume, DistributedDataParallel under torchrun, safetensors export."""
+"""The training loop: Adam, cosine or multistep schedule, L1 (or an HMDS objective), AMP on GPU, patches drawn on
+the GPU, periodic validation PSNR, atomic checkpoints, exact resume, DistributedDataParallel under torchrun,
+safetensors export."""
 from __future__ import annotations
 
 import json
@@ -20,11 +21,12 @@ from tqdm import tqdm
 from . import ops
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import PatchDataset, StepSampler, batch_sigmas, parse_sigma
+from .device_patches import DevicePatches
 from .errors import UsageError, check_backend_on, resolve_device
 from .evaluate import evaluate, summary
 from .models import mdrn
 from .paths import dataset
-from .weights_file import save_weights
+from .weights_file import load_into, save_weights
 
 
 @dataclass
@@ -45,7 +47,10 @@ class TrainConfig:
     backend: str = "auto"
     device: str = "auto"
     amp: str = "bf16"  # bf16 | fp16 | off; CUDA only
-    workers: int = 2
+    workers: int = 2  # loader "workers" only
+    loader: str = "auto"  # "device": patches drawn on the training device; "workers": DataLoader; auto: device on GPU
+    channels_last: bool = False  # NHWC activations (faster convolutions on tensor-core GPUs)
+    init: str | None = None  # a weight file to start from (fine-tuning), e.g. the sigma-25 model for sigma 15
     out: str = "runs/mdrn"
     val_every: int = 500
     ckpt_every: int = 200
@@ -62,7 +67,7 @@ class Reconstruction(nn.Module):
 
     def forward(self, clean, noisy, sigma):
         loss = F.l1_loss(self.student(noisy), clean)
-        return loss, {"l1": float(loss.detach())}
+        return loss, {"l1": loss.detach()}  # tensors: reading them would wait for the GPU every step
 
 
 def _distributed() -> tuple[int, int]:
@@ -83,7 +88,34 @@ def _scheduler(opt, cfg: TrainConfig):
 
 def build_model(cfg: TrainConfig):
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every run
-    return mdrn(cfg.preset, in_channels=3 if cfg.color else 1, backend=cfg.backend, **cfg.overrides)
+    model = mdrn(cfg.preset, in_channels=3 if cfg.color else 1, backend=cfg.backend, **cfg.overrides)
+    if cfg.init:
+        try:
+            load_into(model, cfg.init)
+        except (FileNotFoundError, ValueError) as e:
+            raise UsageError(f"--init: {e}") from None
+    return model
+
+
+def _loader_kind(cfg: TrainConfig, device: torch.device) -> str:
+    if cfg.loader not in ("auto", "device", "workers"):
+        raise UsageError(f"--loader: expected auto, device or workers, got {cfg.loader!r}")
+    return ("device" if device.type == "cuda" else "workers") if cfg.loader == "auto" else cfg.loader
+
+
+def _batches(cfg: TrainConfig, device, start: int, stop: int, rank: int, world: int):
+    """The clean patches of steps [start, stop) of this rank, on ``device``."""
+    channels = 3 if cfg.color else 1
+    if _loader_kind(cfg, device) == "device":
+        patches = DevicePatches(cfg.train_set, channels, cfg.patch, cfg.seed, cfg.data, device)
+        for step in range(start, stop):
+            yield patches.batch(step, cfg.batch, rank)
+        return
+    data = PatchDataset(cfg.train_set, channels, cfg.patch, cfg.seed, cfg.data)
+    loader = DataLoader(data, batch_size=cfg.batch, sampler=StepSampler(start, stop, cfg.batch, rank, world),
+                        num_workers=cfg.workers, persistent_workers=False, pin_memory=device.type == "cuda")
+    for clean in loader:
+        yield clean.to(device, non_blocking=True)
 
 
 RUN_FILES = ("checkpoint.pt", "model.safetensors")
@@ -117,12 +149,16 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
     device = resolve_device(cfg.device)
     check_backend_on(cfg.backend, device)
     check_run_folder(cfg, resume, overwrite)
+    _loader_kind(cfg, device)
     val_files = resolve_data(cfg)
     rank, world = _distributed()
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    objective = (objective or Reconstruction(build_model(cfg))).to(device)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    objective = (objective or Reconstruction(build_model(cfg))).to(device, memory_format=memory_format)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # one patch size: let cuDNN pick its fastest convolutions once
     model = objective.student
     params = [p for p in objective.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
@@ -148,20 +184,17 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
         return {"step": start, "losses": [], "val_psnr": None, "weights": str(weights) if weights.exists() else None,
                 "model": model}
     wrapped = nn.parallel.DistributedDataParallel(objective) if world > 1 else objective
-    channels = 3 if cfg.color else 1
-    data = PatchDataset(cfg.train_set, channels, cfg.patch, cfg.seed, cfg.data)
     stop = min(cfg.steps, stop_after if stop_after is not None else cfg.steps)
-    loader = DataLoader(data, batch_size=cfg.batch, sampler=StepSampler(start, stop, cfg.batch, rank, world),
-                        num_workers=cfg.workers, persistent_workers=False)
     amp = device.type == "cuda" and cfg.amp != "off"
     amp_dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=amp and cfg.amp == "fp16")
     val_psnr = None
     bar = tqdm(total=stop - start, initial=0, desc="train", disable=rank != 0, unit="step")
+    pending = []  # this interval's losses, still on the device: read once per log line, not once per step
     tick = time.perf_counter()
-    for step, clean in enumerate(loader, start=start):
+    for step, clean in enumerate(_batches(cfg, device, start, stop, rank, world), start=start):
         objective.train()
-        clean = clean.to(device, non_blocking=True)
+        clean = clean.contiguous(memory_format=memory_format)
         sigma = batch_sigmas(cfg.sigma, clean.shape[0], cfg.seed, step, rank).to(device)
         noise_seed = zlib.crc32(f"{cfg.seed}:{step}:{rank}".encode())
         noisy = ops.add_noise(clean, sigma, seed=noise_seed, backend="torch")
@@ -172,12 +205,16 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
         scaler.step(opt)
         scaler.update()
         sched.step()
-        losses.append(float(loss.detach()))
+        pending.append(loss.detach())
         done = step + 1
-        if rank == 0 and (done % cfg.log_every == 0 or done == stop):
-            rate = cfg.log_every * cfg.batch * world / max(1e-9, time.perf_counter() - tick)
-            bar.set_postfix(loss=f"{losses[-1]:.4f}", img_s=f"{rate:.0f}", lr=f"{sched.get_last_lr()[0]:.2e}")
-            tick = time.perf_counter()
+        if done % cfg.log_every == 0 or done == stop or done % cfg.ckpt_every == 0:
+            losses += torch.stack(pending).float().tolist()
+            if rank == 0:
+                seconds = max(1e-9, time.perf_counter() - tick)
+                pixels = len(pending) * cfg.batch * world * cfg.patch ** 2
+                bar.set_postfix(loss=f"{losses[-1]:.4f}", Mpx_s=f"{pixels / seconds / 1e6:.1f}",
+                                lr=f"{sched.get_last_lr()[0]:.2e}")
+            pending, tick = [], time.perf_counter()
         bar.update(1)
         if rank == 0 and (done % cfg.ckpt_every == 0 or done == stop):
             save_checkpoint(out / "checkpoint.pt", {

@@ -16,6 +16,15 @@ if HAS_GPU:
 
 OPS = ("bias_lrelu", "add_residual", "degrade", "reconstruct", "fuse", "channel_attention")
 
+SCHEMA_ARGS = {  # the ops' schemas (C++ and Triton alike) take the reference arguments, minus Python defaults
+    "bias_lrelu": lambda c: (c["t"], c["bias"], c["slope"]),
+    "add_residual": lambda c: (c["t"], c["r"]),
+    "degrade": lambda c: (c["x"], c["weight"], c["bias"], c["scale"], c["slope"]),
+    "reconstruct": lambda c: (c["h"], c["weight"], c["bias"], c["scale"]),
+    "fuse": lambda c: (c["parts"], c["weight"], c["bias"]),
+    "channel_attention": lambda c: (c["x"], c["f"], c["w1"], c["b1"], c["w2"], c["b2"]),
+}
+
 
 def _randn(*shape):
     return torch.randn(*shape)

@@ -6,7 +6,7 @@ import torch
 from helpers import require
 from mdrn_fast import ops
 from mdrn_fast.registry import unavailable_reason
-from op_cases import OPS, leaves, make_case, prepare
+from op_cases import OPS, SCHEMA_ARGS, leaves, make_case, prepare
 
 pytestmark = pytest.mark.usefixtures("_cpu_backend")
 
@@ -18,21 +18,13 @@ def _cpu_backend():
 
 # CUDA only where the cuda backend is built and a GPU is visible (a GPU alone does not make CUDA kernels)
 DEVICES = ["cpu"] + (["cuda"] if unavailable_reason("cuda") is None else [])
-_C_ARGS = {  # the C++ schemas take the reference arguments, minus defaults Python fills in
-    "bias_lrelu": lambda c: (c["t"], c["bias"], c["slope"]),
-    "add_residual": lambda c: (c["t"], c["r"]),
-    "degrade": lambda c: (c["x"], c["weight"], c["bias"], c["scale"], c["slope"]),
-    "reconstruct": lambda c: (c["h"], c["weight"], c["bias"], c["scale"]),
-    "fuse": lambda c: (c["parts"], c["weight"], c["bias"]),
-    "channel_attention": lambda c: (c["x"], c["f"], c["w1"], c["b1"], c["w2"], c["b2"]),
-}
 
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("op", OPS)
 def test_opcheck(op, device):
     case = prepare(make_case(op, (2, 8, 12, 16)), torch.float32, device)
-    torch.library.opcheck(getattr(torch.ops.mdrn_fast, op).default, _C_ARGS[op](case))
+    torch.library.opcheck(getattr(torch.ops.mdrn_fast, op).default, SCHEMA_ARGS[op](case))
 
 
 @pytest.mark.parametrize("device", DEVICES)

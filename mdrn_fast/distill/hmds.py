@@ -74,4 +74,4 @@ class HMDS(nn.Module):
         rec = F.l1_loss(out, clean)
         dist = feature_loss(student_feats, teacher_feats, kind=self.loss_kind, backend=self.backend)
         loss = rec + self.weight * dist
-        return loss, {"l1": float(rec.detach()), "distill": float(dist.detach())}
+        return loss, {"l1": rec.detach(), "distill": dist.detach()}

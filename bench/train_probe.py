@@ -1,0 +1,90 @@
+"""Training throughput of one configuration on this machine, to size a training run from a measurement.
+
+For each memory format: megapixels per second of the whole training step (patches drawn on the device, noise,
+forward and backward under autocast, Adam), and the share of that step spent outside the model (drawing
+patches and noise), both timed after a warm-up with the device synchronized. One JSON line per format.
+
+    python bench/train_probe.py --train-set Train400 --patch 96 --batch 64
+    python bench/train_probe.py --device cpu --preset mdrn-tiny --patch 16 --batch 2 --steps 2   # a rehearsal
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+
+from mdrn_fast import ops
+from mdrn_fast.device_patches import DevicePatches
+from mdrn_fast.models import mdrn
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def probe(args, memory_format: torch.memory_format) -> dict:
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    model = mdrn(args.preset, in_channels=3 if args.color else 1, backend=args.backend)
+    model = model.to(device, memory_format=memory_format).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    patches = DevicePatches(args.train_set, model.in_channels, args.patch, 0, args.data, device)
+    amp = device.type == "cuda"
+    torch.backends.cudnn.benchmark = True  # as training does: one shape, cuDNN's fastest kernels
+
+    def data(step):
+        clean = patches.batch(step, args.batch).contiguous(memory_format=memory_format)
+        return clean, ops.add_noise(clean, 25.0, seed=step, backend="torch")
+
+    def train_step(step):
+        clean, noisy = data(step)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = F.l1_loss(model(noisy), clean)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def timed(fn) -> float:
+        _sync(device)
+        start = time.perf_counter()
+        for step in range(args.steps):
+            fn(step)
+        _sync(device)
+        return (time.perf_counter() - start) / args.steps
+
+    for step in range(args.warmup):
+        train_step(step)
+    step_s = timed(train_step)
+    data_s = timed(data)
+    pixels = args.batch * args.patch ** 2
+    return {"memory_format": str(memory_format).removeprefix("torch."), "ms_per_step": round(step_s * 1e3, 3),
+            "mpx_per_s": round(pixels / step_s / 1e6, 2), "outside_model": round(data_s / step_s, 4),
+            "preset": args.preset, "patch": args.patch, "batch": args.batch, "device": str(device),
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--preset", default="mdrn-base")
+    ap.add_argument("--color", action="store_true")
+    ap.add_argument("--backend", default="torch")
+    ap.add_argument("--train-set", default="Train400")
+    ap.add_argument("--data", default=None, help="data folder (default: $MDRN_FAST_DATA)")
+    ap.add_argument("--patch", type=int, default=96)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--formats", default="contiguous_format,channels_last")
+    args = ap.parse_args(argv)
+    for name in args.formats.split(","):
+        print(json.dumps(probe(args, getattr(torch, name))), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
