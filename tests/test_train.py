@@ -24,7 +24,7 @@ def images(tmp_path):
 def config(images, out, **kw):
     base = dict(preset="mdrn-tiny", overrides={"channels": 8, "blocks": 2}, train_set=str(images),
                 val_set=str(images), val_images=1, val_every=4, patch=16, batch=2, steps=6, workers=0,
-                backend="torch", out=str(out), ckpt_every=3, log_every=1, sigma="0-50")
+                backend="torch", device="cpu", out=str(out), ckpt_every=3, log_every=1, sigma="0-50")
     return TrainConfig(**(base | kw))
 
 
