@@ -116,7 +116,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> patch_conv_backward(const at::Ten
     });
   });
   if (Ho * s < H) grad_x.narrow(2, Ho * s, H - Ho * s).zero_();  // nor do the rows below the last patch
-  return {grad_x, partial_w.sum({0}, false, acc_type).to(x.scalar_type()),
+  return {grad_x, partial_w.sum(at::IntArrayRef{0}, false, acc_type).to(x.scalar_type()),
           partial_b.sum(0).to(x.scalar_type())};
 }
 

@@ -81,7 +81,7 @@ std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor> fuse_backward(const 
     grad_w.push_back(at::bmm(g, p.contiguous().view({N, ci, HW}).transpose(1, 2)).sum(0));
     offset += ci;
   }
-  return {grad_parts, at::cat(grad_w, 1).view_as(w), g.sum({0, 2})};
+  return {grad_parts, at::cat(grad_w, 1).view_as(w), g.sum(at::IntArrayRef{0, 2})};
 }
 
 TORCH_LIBRARY_FRAGMENT(mdrn_fast, m) {
