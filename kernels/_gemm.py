@@ -23,6 +23,8 @@ import triton.language as tl
 
 from mdrn_fast.registry import triton_interpreted
 
+from ._scalars import split
+
 # (BLOCK_M, BLOCK_P, BLOCK_K, warps, stages); the first is the one used when autotuning is off: it is the one
 # that compiles without spills in every dtype and precision (tools/triton_compile_check.py)
 _CONFIGS = [(64, 64, 32, 4, 4), (32, 128, 32, 4, 3), (64, 128, 32, 4, 3), (32, 256, 32, 8, 3), (128, 128, 32, 8, 3),
@@ -77,7 +79,7 @@ def _gemm_kernel(
     sam, sak,                                   # A [M, K] strides
     sbn, bS, sbc, sbi, sbj, bPW, sbh, sbw,      # B patch layout (see patch_layout)
     scn, cS, scc, sci, scj, cPW, sch, scw,      # C patch layout
-    slope,
+    slope_hi, slope_lo,                         # the LeakyReLU slope as hi + lo (kernels/_scalars.py)
     HAS_BIAS: tl.constexpr, LRELU: tl.constexpr, ACCUMULATE: tl.constexpr, FP64: tl.constexpr,
     PRECISION: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
@@ -107,7 +109,7 @@ def _gemm_kernel(
     if ACCUMULATE:
         acc += tl.load(c_ptrs, mask=mask, other=0.0).to(acc.dtype)
     if LRELU:
-        acc = tl.where(acc > 0, acc, acc * slope)
+        acc = tl.where(acc > 0, acc, acc * (tl.cast(slope_hi, acc.dtype) + tl.cast(slope_lo, acc.dtype)))
     tl.store(c_ptrs, acc.to(c_ptr.dtype.element_ty), mask=mask)
 
 
@@ -127,7 +129,7 @@ def gemm(a: torch.Tensor, b: torch.Tensor, b_scale: int, c: torch.Tensor, c_scal
     grid = lambda meta: (triton.cdiv(P, meta["BLOCK_P"]) * N, triton.cdiv(M, meta["BLOCK_M"]))  # noqa: E731
     _gemm_kernel[grid](
         a, b, c, bias if bias is not None else a, M, K, P, _p_bucket(P), a.stride(0), a.stride(1),
-        *patch_layout(b, b_scale), *patch_layout(c, c_scale), 0.0 if slope is None else slope,
+        *patch_layout(b, b_scale), *patch_layout(c, c_scale), *split(0.0 if slope is None else slope),
         HAS_BIAS=bias is not None, LRELU=slope is not None, ACCUMULATE=accumulate, FP64=a.dtype == torch.float64,
         PRECISION=dot_precision(a.dtype),
     )

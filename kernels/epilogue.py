@@ -9,31 +9,37 @@ import triton.language as tl
 from mdrn_fast.op_wiring import wire
 from mdrn_fast.registry import register
 
+from ._scalars import compute_type, split
+
 BLOCK = 1024
 
 
 @triton.jit
-def _bias_lrelu_forward_kernel(t_ptr, bias_ptr, out_ptr, HW, C, slope, BLOCK: tl.constexpr):
-    """out = lrelu(t + bias[c]); 1-D grid over ((n, c) plane, block of HW): no axis limit of 65535 to hit."""
+def _bias_lrelu_forward_kernel(t_ptr, bias_ptr, out_ptr, HW, C, slope_hi, slope_lo, ACC: tl.constexpr,
+                               BLOCK: tl.constexpr):
+    """out = lrelu(t + bias[c]) computed in ACC (kernels/_scalars.py); 1-D grid over ((n, c) plane, block of HW):
+    no axis limit of 65535 to hit."""
     blocks = tl.cdiv(HW, BLOCK)
     plane, offs = (tl.program_id(0) // blocks).to(tl.int64), (tl.program_id(0) % blocks) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < HW
-    v = tl.load(t_ptr + plane * HW + offs, mask=mask, other=0.0).to(tl.float32)
-    v += tl.load(bias_ptr + plane % C).to(tl.float32)
+    slope = tl.cast(slope_hi, ACC) + tl.cast(slope_lo, ACC)
+    v = tl.load(t_ptr + plane * HW + offs, mask=mask, other=0.0).to(ACC)
+    v += tl.load(bias_ptr + plane % C).to(ACC)
     tl.store(out_ptr + plane * HW + offs, tl.where(v > 0, v, v * slope).to(out_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
-def _bias_lrelu_backward_kernel(grad_ptr, out_ptr, grad_t_ptr, partial_ptr, HW, slope, BLOCK: tl.constexpr):
+def _bias_lrelu_backward_kernel(grad_ptr, out_ptr, grad_t_ptr, partial_ptr, HW, slope_hi, slope_lo, ACC: tl.constexpr,
+                                BLOCK: tl.constexpr):
     """g_t = grad * (out > 0 ? 1 : slope): the mask from the sign of the saved output (same sign as t + b for
     slope >= 0); partial[plane, block] = sum of g_t over this block, summed to the bias gradient afterwards.
     1-D grid over (plane, block), as the forward."""
     blocks = tl.cdiv(HW, BLOCK)
     plane, offs = (tl.program_id(0) // blocks).to(tl.int64), (tl.program_id(0) % blocks) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < HW
-    g = tl.load(grad_ptr + plane * HW + offs, mask=mask, other=0.0).to(tl.float32)
-    o = tl.load(out_ptr + plane * HW + offs, mask=mask, other=0.0).to(tl.float32)
-    g = tl.where(o > 0, g, g * slope)
+    g = tl.load(grad_ptr + plane * HW + offs, mask=mask, other=0.0).to(ACC)
+    o = tl.load(out_ptr + plane * HW + offs, mask=mask, other=0.0).to(ACC)
+    g = tl.where(o > 0, g, g * (tl.cast(slope_hi, ACC) + tl.cast(slope_lo, ACC)))
     tl.store(grad_t_ptr + plane * HW + offs, g.to(grad_t_ptr.dtype.element_ty), mask=mask)
     tl.store(partial_ptr + tl.program_id(0), tl.sum(g, axis=0))
 
@@ -51,8 +57,8 @@ def bias_lrelu_forward(t: torch.Tensor, bias: torch.Tensor, slope: float) -> tor
     t = t.contiguous()
     N, C, H, W = t.shape
     out = torch.empty_like(t)
-    _bias_lrelu_forward_kernel[(N * C * triton.cdiv(H * W, BLOCK),)](t, bias.contiguous(), out, H * W, C, slope,
-                                                                    BLOCK=BLOCK)
+    _bias_lrelu_forward_kernel[(N * C * triton.cdiv(H * W, BLOCK),)](t, bias.contiguous(), out, H * W, C, *split(slope),
+                                                                    ACC=compute_type(t.dtype), BLOCK=BLOCK)
     return out
 
 
@@ -62,8 +68,10 @@ def lrelu_backward(grad: torch.Tensor, out: torch.Tensor, slope: float) -> tuple
     N, C, H, W = grad.shape
     blocks = triton.cdiv(H * W, BLOCK)
     grad_t = torch.empty_like(grad)
-    partial = torch.empty(N * C, blocks, device=grad.device, dtype=torch.float32)
-    _bias_lrelu_backward_kernel[(N * C * blocks,)](grad, out, grad_t, partial, H * W, slope, BLOCK=BLOCK)
+    partial = torch.empty(N * C, blocks, device=grad.device,
+                          dtype=torch.float64 if grad.dtype == torch.float64 else torch.float32)
+    _bias_lrelu_backward_kernel[(N * C * blocks,)](grad, out, grad_t, partial, H * W, *split(slope),
+                                                   ACC=compute_type(grad.dtype), BLOCK=BLOCK)
     return grad_t, partial.view(N, C, blocks).sum((0, 2)).to(grad.dtype)
 
 

@@ -34,6 +34,8 @@ FAKES = {
     "reconstruct_backward": lambda grad, h, weight, scale: (_dense(h), *_weight_and_bias_grads(weight)),
     "fuse": lambda parts, weight, bias: parts[0].new_empty(parts[0].shape[0], weight.shape[0], *parts[0].shape[2:]),
     "fuse_backward": lambda grad, parts, weight: ([_dense(p) for p in parts], *_weight_and_bias_grads(weight)),
+    "channel_attention": lambda x, f, w1, b1, w2, b2: (  # (out, the pooled means it saves for the backward)
+        _dense(x), x.new_empty(x.shape[0], x.shape[1], dtype=opmath(x.dtype))),
     "channel_attention_backward": lambda grad, f, pooled, w1, b1, w2, b2: (
         _dense(f), *(torch.empty_like(t) for t in (w1, b1, w2, b2))),
     "add_noise": lambda x, std, seed, clip: _dense(x),

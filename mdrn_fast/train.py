@@ -70,10 +70,10 @@ class Reconstruction(nn.Module):
         return loss, {"l1": loss.detach()}  # tensors: reading them would wait for the GPU every step
 
 
-def _distributed() -> tuple[int, int]:
+def _distributed(device: torch.device) -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if world > 1 and not dist.is_initialized():  # NCCL for GPU training, gloo for CPU (even where a GPU exists)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
@@ -151,7 +151,7 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
     check_run_folder(cfg, resume, overwrite)
     _loader_kind(cfg, device)
     val_files = resolve_data(cfg)
-    rank, world = _distributed()
+    rank, world = _distributed(device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)

@@ -50,26 +50,31 @@ def _err(got, truth) -> float:
 @pytest.mark.parametrize("preset", ["mdrn-tiny", "mdrn-base"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
 def test_model_at_realistic_size(backend, preset, dtype):
-    """The fused model's error against float64 stays within twice the torch reference's own error in the same
-    dtype (plus a floor of 1e-3 of the largest value), for the output and every gradient."""
+    """The fused model's error against float64, for the output and every gradient, stays within twice the error
+    the torch reference itself shows in the same dtype, taking the worse of its NCHW and channels_last runs
+    (two equally valid roundings: their spread is the dtype's own noise through this network), plus a floor of
+    1e-3 of the largest value."""
     require(backend)
     torch.manual_seed(0)
     ref = mdrn(preset, backend="torch").cuda()
     fused = copy.deepcopy(ref).set_backend(backend)
     y = torch.rand(4, 1, 128, 128, device="cuda")
     grad = torch.randn(4, 1, 128, 128, device="cuda")
+    nhwc = torch.channels_last
     truth = _run(copy.deepcopy(ref).double(), y.double(), grad.double())
-    ref_low = _run(copy.deepcopy(ref).to(dtype), y.to(dtype), grad)
+    ref_nchw = _run(copy.deepcopy(ref).to(dtype), y.to(dtype), grad)
+    ref_nhwc = _run(copy.deepcopy(ref).to(dtype, memory_format=nhwc), y.to(dtype).contiguous(memory_format=nhwc), grad)
     got = _run(fused.to(dtype), y.to(dtype), grad)
     names = ["output", "input grad"] + [f"grad {n}" for n, _ in ref.named_parameters()]
     worst = []
-    for name, g, r, t in zip(names, got, ref_low, truth):
-        err, ref_err, scale = _err(g, t), _err(r, t), t.abs().max().item()
+    for name, g, r1, r2, t in zip(names, got, ref_nchw, ref_nhwc, truth):
+        err, ref_err, scale = _err(g, t), max(_err(r1, t), _err(r2, t)), t.abs().max().item()
         worst.append((err / (2 * ref_err + 1e-3 * scale + 1e-12), name, err, ref_err))
         assert err <= 2 * ref_err + 1e-3 * scale, f"{name}: error {err:.3g} vs the reference's own {ref_err:.3g}"
+    ratio, name, err, ref_err = max(worst)
     print(f"ERRORS {backend} {preset} {dtype}: output {_err(got[0], truth[0]):.3g} "
-          f"(reference {_err(ref_low[0], truth[0]):.3g}), input grad {_err(got[1], truth[1]):.3g}; "
-          f"closest to its bound: {max(worst)[1]} {max(worst)[2]:.3g} (reference {max(worst)[3]:.3g})")
+          f"(reference {_err(ref_nchw[0], truth[0]):.3g}), input grad {_err(got[1], truth[1]):.3g}; "
+          f"closest to its bound ({ratio:.2f} of it): {name} {err:.3g} (reference {ref_err:.3g})")
 
 
 @pytest.fixture

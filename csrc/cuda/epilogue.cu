@@ -11,11 +11,11 @@ template <typename scalar_t>
 __global__ void bias_lrelu_forward_kernel(const scalar_t* __restrict__ t,     // [N, C, HW]
                                           const scalar_t* __restrict__ bias,  // [C]
                                           scalar_t* __restrict__ out, int64_t total, int64_t C, int64_t HW,
-                                          float slope) {
+                                          at::opmath_type<scalar_t> slope) {
   using acc_t = at::opmath_type<scalar_t>;
   MDRN_GRID_LOOP(i, total) {
     const acc_t v = static_cast<acc_t>(t[i]) + static_cast<acc_t>(bias[(i / HW) % C]);
-    out[i] = static_cast<scalar_t>(v > 0 ? v : v * static_cast<acc_t>(slope));
+    out[i] = static_cast<scalar_t>(v > 0 ? v : v * slope);
   }
 }
 
@@ -24,12 +24,12 @@ __global__ void bias_lrelu_backward_kernel(const scalar_t* __restrict__ grad,  /
                                            const scalar_t* __restrict__ out,   // saved forward output
                                            scalar_t* __restrict__ grad_t,      // [N, C, HW]
                                            at::opmath_type<scalar_t>* __restrict__ grad_b,  // [C], zeroed
-                                           int64_t C, int64_t HW, float slope) {
+                                           int64_t C, int64_t HW, at::opmath_type<scalar_t> slope) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t base = blockIdx.x * HW;
   acc_t acc = 0;
   for (int64_t i = threadIdx.x; i < HW; i += blockDim.x) {
-    const acc_t mask = static_cast<acc_t>(out[base + i]) > 0 ? acc_t(1) : acc_t(slope);
+    const acc_t mask = static_cast<acc_t>(out[base + i]) > 0 ? acc_t(1) : slope;
     const acc_t g = static_cast<acc_t>(grad[base + i]) * mask;
     grad_t[base + i] = static_cast<scalar_t>(g);
     acc += g;
@@ -47,7 +47,7 @@ at::Tensor bias_lrelu(const at::Tensor& t, const at::Tensor& bias, double slope)
   MDRN_DISPATCH(t.scalar_type(), "bias_lrelu_cuda", [&] {
     bias_lrelu_forward_kernel<scalar_t><<<blocks_for(total), kThreads, 0, stream()>>>(
         t.const_data_ptr<scalar_t>(), bias.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), total, C,
-        HW, static_cast<float>(slope));
+        HW, static_cast<at::opmath_type<scalar_t>>(slope));  // double for double: no float rounding
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out;
@@ -61,7 +61,7 @@ std::tuple<at::Tensor, at::Tensor> bias_lrelu_backward(const at::Tensor& grad, c
   MDRN_DISPATCH(grad.scalar_type(), "bias_lrelu_backward_cuda", [&] {
     bias_lrelu_backward_kernel<scalar_t><<<static_cast<unsigned>(planes), kThreads, 0, stream()>>>(
         grad.const_data_ptr<scalar_t>(), out.const_data_ptr<scalar_t>(), grad_t.mutable_data_ptr<scalar_t>(),
-        grad_b.mutable_data_ptr<at::opmath_type<scalar_t>>(), C, HW, static_cast<float>(slope));
+        grad_b.mutable_data_ptr<at::opmath_type<scalar_t>>(), C, HW, static_cast<at::opmath_type<scalar_t>>(slope));
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return {grad_t, grad_b.to(grad.scalar_type())};
