@@ -8,7 +8,8 @@
 #   bash bench/gpu_train_gray.sh --rehearse   # here, on the CPU: mdrn-tiny, tiny patches, a few steps
 #
 # Environment: WORK (run folder, default runs/gpu-gray), DEADLINE (seconds from start by which training ends,
-# default 380), SHARE_25 (share of the training time for sigma 25, default 0.6), PATCH, BATCH, LR, LR_TUNE.
+# default 380), SHARE_25 (share of the training time for sigma 25, default 0.6), PATCH, BATCH, LR, LR_TUNE, INIT_25
+# (a weight file the sigma-25 run starts from, e.g. the shipped one to train further; default: from scratch).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REHEARSE=0
@@ -49,7 +50,9 @@ budget=$(python3 -c "print(($DEADLINE - $SECONDS - 10) * $SHARE_25)")  # 10 s: t
 S25=$(steps "$RATE" "$budget")
 echo "sigma 25: $S25 steps in about ${budget}s"
 t0=$SECONDS
-python3 -m mdrn_fast train "${common[@]}" --sigma 25 --steps "$S25" --lr "$LR" --out "$WORK/sigma25" \
+INIT=()
+[[ -n ${INIT_25:-} ]] && INIT=(--init "$INIT_25")
+python3 -m mdrn_fast train "${common[@]}" --sigma 25 --steps "$S25" --lr "$LR" "${INIT[@]}" --out "$WORK/sigma25" \
   || { echo "sigma 25 training failed"; exit 1; }
 took=$((SECONDS - t0))
 # the fine-tunes, one after the other (two processes would share the GPU by time-slicing: a rate hard to

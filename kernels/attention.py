@@ -24,7 +24,8 @@ BLOCK = 1024
 def _plane_sum_kernel(a_ptr, b_ptr, out_ptr, HW, CHUNK, PRODUCT: tl.constexpr, ACC: tl.constexpr,
                       BLOCK: tl.constexpr):
     """out[plane, part] = sum over the part's CHUNK elements of the plane of a (or a * b when PRODUCT),
-    accumulated in ACC (fp32, fp64 for fp64). Grid: (planes, parts): a plane is split so that a small batch still fills the GPU."""
+    accumulated in ACC (fp32, fp64 for fp64). Grid: (planes, parts): a plane is split so that a small batch
+    still fills the GPU."""
     plane, part = tl.program_id(0).to(tl.int64), tl.program_id(1)
     acc = tl.zeros((BLOCK,), dtype=ACC)
     for start in range(part * CHUNK, tl.minimum(HW, (part + 1) * CHUNK), BLOCK):

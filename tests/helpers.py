@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import torch
 
-from mdrn_fast.registry import unavailable_reason
+from mdrn_fast.registry import BACKENDS, unavailable_reason
 
 HAS_GPU = torch.cuda.is_available()
+FUSED = [b for b in BACKENDS if b != "torch"]  # every backend with kernels of its own, tested against "torch"
 # (atol, rtol) of a fused kernel against the float32/float64 reference
 TOLERANCES = {
     torch.float64: (1e-10, 1e-8),

@@ -1,12 +1,11 @@
-"""C++ extension specifics: opcheck of every op (schema, fake impl, autograd), float64 gradcheck on CPU,
-the CPU and CUDA noise streams agreeing, and TORCH_CHECK errors reaching the user."""
+"""C++ extension specifics: float64 gradcheck on CPU, the CPU and CUDA noise streams agreeing, and TORCH_CHECK
+errors reaching the user (opcheck of its ops: test_opcheck.py)."""
 import pytest
 import torch
 
 from helpers import require
 from mdrn_fast import ops
-from mdrn_fast.registry import unavailable_reason
-from op_cases import OPS, SCHEMA_ARGS, leaves, make_case, prepare
+from op_cases import OPS, leaves, make_case, prepare
 
 pytestmark = pytest.mark.usefixtures("_cpu_backend")
 
@@ -14,25 +13,6 @@ pytestmark = pytest.mark.usefixtures("_cpu_backend")
 @pytest.fixture
 def _cpu_backend():
     require("cpu")
-
-
-# CUDA only where the cuda backend is built and a GPU is visible (a GPU alone does not make CUDA kernels)
-DEVICES = ["cpu"] + (["cuda"] if unavailable_reason("cuda") is None else [])
-
-
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("op", OPS)
-def test_opcheck(op, device):
-    case = prepare(make_case(op, (2, 8, 12, 16)), torch.float32, device)
-    torch.library.opcheck(getattr(torch.ops.mdrn_fast, op).default, SCHEMA_ARGS[op](case))
-
-
-@pytest.mark.parametrize("device", DEVICES)
-def test_opcheck_add_noise(device):
-    x = torch.rand(2, 3, 8, 8, device=device)
-    std = torch.tensor([0.1, 0.2], device=device)
-    torch.library.opcheck(torch.ops.mdrn_fast.add_noise.default, (x, std, 5, False),
-                          test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_static"))
 
 
 @pytest.mark.parametrize("op", OPS)

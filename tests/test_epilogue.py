@@ -2,13 +2,12 @@
 import pytest
 import torch
 
-from helpers import TOLERANCES, assert_close, device_for, require
+from helpers import FUSED, TOLERANCES, assert_close, device_for, require
 from mdrn_fast import ops, reference
 
-BACKENDS = ["cpu", "cuda", "triton"]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", FUSED)
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 16, 13, 7), (2, 24, 9, 31), (1, 3, 64, 61)])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_bias_lrelu_matches_reference(backend, shape, channels_last):

@@ -2,10 +2,9 @@
 import pytest
 import torch
 
-from helpers import HAS_GPU, assert_close, device_for, require
+from helpers import FUSED, HAS_GPU, assert_close, device_for, require
 from mdrn_fast import MDRN
 
-BACKENDS = ["triton", "cpu", "cuda"]
 
 
 def pair(backend, in_channels=1):
@@ -17,7 +16,7 @@ def pair(backend, in_channels=1):
     return ref.to(dev), fused.to(dev), dev
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", FUSED)
 @pytest.mark.parametrize("shape,channels_last", [((1, 1, 20, 27), False), ((3, 3, 16, 24), True)])
 def test_forward_backward_parity(backend, shape, channels_last):
     require(backend)
@@ -37,7 +36,7 @@ def test_forward_backward_parity(backend, shape, channels_last):
         assert_close(p.grad, q.grad, 1e-3, 1e-3, f"grad {name}")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", FUSED)
 def test_compile_fullgraph(backend):
     """torch.compile traces through the backend's custom ops (Inductor on GPU; aot_eager checks fake
     and autograd registrations on CPU, where Inductor cannot run Triton kernels)."""

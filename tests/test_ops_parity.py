@@ -6,11 +6,10 @@ that dtype (the reference run in low precision vs in float64), as flash-attentio
 import pytest
 import torch
 
-from helpers import HAS_GPU, TOLERANCES, assert_close, device_for, require
+from helpers import FUSED, HAS_GPU, TOLERANCES, assert_close, device_for, require
 from mdrn_fast import ops
 from op_cases import OPS, SHAPES, leaves, make_case, prepare
 
-BACKENDS = ["triton", "cpu", "cuda"]
 # (dtype, channels_last, shapes): float32 on every shape, the other variants on a few
 VARIANTS = [(torch.float32, False, SHAPES), (torch.float32, True, SHAPES[1:3]), (torch.float16, False, SHAPES[:3:2]),
             (torch.float64, False, SHAPES[1:3])]
@@ -37,7 +36,7 @@ def check_low_precision(name, got, ref_low, ref_64):
     assert err <= 2 * ref_err + 1e-3 * scale, f"{name}: error {err:.3g} vs reference's own {ref_err:.3g}"
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", FUSED)
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("dtype,channels_last,shape", PARAMS,
                          ids=[f"{str(d)[6:]}-{'nhwc' if c else 'nchw'}-{'x'.join(map(str, s))}" for d, c, s in PARAMS])
@@ -79,7 +78,7 @@ def test_op_matches_reference(backend, op, dtype, channels_last, shape):
                 check_low_precision(f"{op} grad {name}", a, rl, e)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", FUSED)
 def test_reductions_split_over_large_planes(backend):
     """A plane larger than one reduction chunk (Triton sums 16K elements per program, then the partials) and a
     weight gradient over many (sample, column) splits: the attention pooling and the degrade weight gradient."""
@@ -95,7 +94,7 @@ def test_reductions_split_over_large_planes(backend):
             assert_close(a, e, 1e-5 * max(1.0, n_terms ** 0.5), 1e-3, f"{op} grad {name}")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", FUSED)
 def test_op_rejects_wrong_device(backend):
     """A backend given tensors on a device it cannot run says so."""
     require(backend)
@@ -109,7 +108,7 @@ def test_op_rejects_wrong_device(backend):
         ops.bias_lrelu(t, b, backend=backend)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", FUSED)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 def test_add_noise_statistics_and_seeding(backend, dtype):
     require(backend)

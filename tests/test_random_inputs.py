@@ -8,10 +8,11 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from helpers import HAS_GPU, TOLERANCES, assert_close, device_for, usable_backends  # noqa: E402
+from mdrn_fast.registry import BACKENDS  # noqa: E402
 from mdrn_fast import MDRN, ops  # noqa: E402
 from op_cases import OPS, leaves, make_case, prepare  # noqa: E402
 
-USABLE = usable_backends(["torch", "triton", "cpu", "cuda"])
+USABLE = usable_backends(list(BACKENDS))
 # the Triton interpreter is slow: fewer random examples there
 EXAMPLES = {"torch": 25, "cpu": 25, "cuda": 25, "triton": 25 if HAS_GPU else 8}
 

@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from helpers import HAS_GPU, assert_close, device_for, usable_backends
+from mdrn_fast.registry import BACKENDS
 from mdrn_fast import ops
 from op_cases import OPS, leaves, make_case, prepare
 
-USABLE = usable_backends(["torch", "triton", "cpu", "cuda"])
+USABLE = usable_backends(list(BACKENDS))
 
 x4, b4 = torch.randn(1, 4, 8, 8), torch.randn(4)
 BAD_CALLS = [

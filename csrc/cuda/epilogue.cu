@@ -1,5 +1,6 @@
 // Epilogues on CUDA: bias + LeakyReLU forward and backward (math in csrc/epilogue.cpp).
-// The backward writes g_t and reduces g_b in the same pass: one block per (n, c) plane.
+// The backward writes g_t and reduces g_b in the same pass: one block per (n, c) plane writes its plane's sum, and
+// the sum over n follows in a fixed order (deterministic, as the CPU and Triton backends).
 #include "cuda_common.cuh"
 #include "../passes.h"
 
@@ -23,8 +24,8 @@ template <typename scalar_t>
 __global__ void bias_lrelu_backward_kernel(const scalar_t* __restrict__ grad,  // [N, C, HW]
                                            const scalar_t* __restrict__ out,   // saved forward output
                                            scalar_t* __restrict__ grad_t,      // [N, C, HW]
-                                           at::opmath_type<scalar_t>* __restrict__ grad_b,  // [C], zeroed
-                                           int64_t C, int64_t HW, at::opmath_type<scalar_t> slope) {
+                                           at::opmath_type<scalar_t>* __restrict__ plane_sums,  // [N, C]
+                                           int64_t HW, at::opmath_type<scalar_t> slope) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t base = blockIdx.x * HW;
   acc_t acc = 0;
@@ -35,7 +36,7 @@ __global__ void bias_lrelu_backward_kernel(const scalar_t* __restrict__ grad,  /
     acc += g;
   }
   acc = block_sum(acc);
-  if (threadIdx.x == 0) atomicAdd(grad_b + blockIdx.x % C, acc);
+  if (threadIdx.x == 0) plane_sums[blockIdx.x] = acc;
 }
 
 }  // namespace
@@ -57,14 +58,14 @@ std::tuple<at::Tensor, at::Tensor> bias_lrelu_backward(const at::Tensor& grad, c
   const c10::cuda::CUDAGuard guard(grad.device());
   at::Tensor grad_t = at::empty_like(grad);
   const int64_t C = grad.size(1), planes = grad.size(0) * C, HW = grad.numel() / std::max<int64_t>(1, planes);
-  at::Tensor grad_b = at::zeros({C}, grad.options().dtype(at::toOpMathType(grad.scalar_type())));
+  at::Tensor plane_sums = at::empty({grad.size(0), C}, grad.options().dtype(at::toOpMathType(grad.scalar_type())));
   MDRN_DISPATCH(grad.scalar_type(), "bias_lrelu_backward_cuda", [&] {
     bias_lrelu_backward_kernel<scalar_t><<<static_cast<unsigned>(planes), kThreads, 0, stream()>>>(
         grad.const_data_ptr<scalar_t>(), out.const_data_ptr<scalar_t>(), grad_t.mutable_data_ptr<scalar_t>(),
-        grad_b.mutable_data_ptr<at::opmath_type<scalar_t>>(), C, HW, static_cast<at::opmath_type<scalar_t>>(slope));
+        plane_sums.mutable_data_ptr<at::opmath_type<scalar_t>>(), HW, static_cast<at::opmath_type<scalar_t>>(slope));
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  return {grad_t, grad_b.to(grad.scalar_type())};
+  return {grad_t, plane_sums.sum(0).to(grad.scalar_type())};
 }
 
 }  // namespace cuda

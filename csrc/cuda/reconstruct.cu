@@ -1,5 +1,6 @@
 // RECONSTRUCT passes on CUDA (math in csrc/reconstruct.cpp): the GEMM then the bias + pixel-shuffle store, and
-// its adjoint with the bias gradient reduced in the same pass (one block per (n, k) plane, an atomic add per block).
+// its adjoint with the bias gradient reduced in the same pass (one block per (n, k) plane writes its plane's sum;
+// the sum over n follows in a fixed order: deterministic, as the CPU and Triton backends).
 #include "cuda_common.cuh"
 #include "../passes.h"
 
@@ -25,7 +26,7 @@ __global__ void shuffle_bias_kernel(const scalar_t* __restrict__ y,     // [N, C
 template <typename scalar_t>
 __global__ void unshuffle_sum_kernel(const scalar_t* __restrict__ g,  // [N, C, h*s, w*s]
                                      scalar_t* __restrict__ gu,       // [N, C*s*s, h*w]
-                                     at::opmath_type<scalar_t>* __restrict__ grad_b,  // [C*s*s], zeroed
+                                     at::opmath_type<scalar_t>* __restrict__ plane_sums,  // [N, C*s*s]
                                      int64_t C, int64_t s, int64_t h, int64_t w) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t K = C * s * s, r = blockIdx.x, k = r % K, n = r / K;
@@ -38,7 +39,7 @@ __global__ void unshuffle_sum_kernel(const scalar_t* __restrict__ g,  // [N, C, 
     acc += static_cast<acc_t>(v);
   }
   acc = block_sum(acc);
-  if (threadIdx.x == 0) atomicAdd(grad_b + k, acc);
+  if (threadIdx.x == 0) plane_sums[r] = acc;
 }
 
 }  // namespace
@@ -62,14 +63,14 @@ std::tuple<at::Tensor, at::Tensor> unshuffle_sum(const at::Tensor& g, int64_t s)
   const c10::cuda::CUDAGuard guard(g.device());
   const int64_t N = g.size(0), C = g.size(1), h = g.size(2) / s, w = g.size(3) / s, K = C * s * s;
   at::Tensor gu = at::empty({N, K, h * w}, g.options());
-  at::Tensor grad_b = at::zeros({K}, g.options().dtype(at::toOpMathType(g.scalar_type())));
+  at::Tensor plane_sums = at::empty({N, K}, g.options().dtype(at::toOpMathType(g.scalar_type())));
   MDRN_DISPATCH(g.scalar_type(), "unshuffle_sum_cuda", [&] {
     unshuffle_sum_kernel<scalar_t><<<static_cast<unsigned>(N * K), kThreads, 0, stream()>>>(
         g.const_data_ptr<scalar_t>(), gu.mutable_data_ptr<scalar_t>(),
-        grad_b.mutable_data_ptr<at::opmath_type<scalar_t>>(), C, s, h, w);
+        plane_sums.mutable_data_ptr<at::opmath_type<scalar_t>>(), C, s, h, w);
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  return {gu, grad_b.to(g.scalar_type())};
+  return {gu, plane_sums.sum(0).to(g.scalar_type())};
 }
 
 }  // namespace cuda
