@@ -19,7 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
-from mdrn_fast.distill.losses import EPS, at_from_energy
+from mdrn_fast.reference import EPS, at_from_energy
 from mdrn_fast.op_wiring import opmath, wire
 from mdrn_fast.registry import register, triton_interpreted
 

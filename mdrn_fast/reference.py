@@ -1,4 +1,5 @@
-"""Pure-PyTorch reference of every op in docs/DESIGN.md section 4: the "torch" backend and the truth.
+"""Pure-PyTorch reference of every op in docs/DESIGN.md section 4 and of the distillation distances of section 3:
+the "torch" backend and the truth.
 
 Tests and benchmarks import these functions, so the baseline can never drift from what is tested.
 Conv-like ops take conv-shaped weights ([C_out, C_in, kh, kw]) so that they read as the formula.
@@ -65,3 +66,47 @@ def add_noise(x: Tensor, sigma, seed: int | None = None, clip: bool = False) -> 
     n = torch.randn(x.shape, generator=gen, device=x.device, dtype=torch.float32)
     y = (x.float() + noise_std(sigma, x) * n).to(x.dtype)
     return y.clamp(0.0, 1.0) if clip else y
+
+
+# Feature-distillation distances (docs/DESIGN.md section 3)
+
+EPS = 1e-12  # as F.normalize
+
+
+def l1(fs: Tensor, ft: Tensor) -> Tensor:
+    return (fs - ft).abs().mean()
+
+
+def l2(fs: Tensor, ft: Tensor) -> Tensor:
+    return (fs - ft).square().mean()
+
+
+def _wide(f: Tensor) -> Tensor:
+    """float16/bfloat16 computed in float32; float32/float64 as they are."""
+    return f.float() if f.dtype in (torch.float16, torch.bfloat16) else f
+
+
+def channel_energy(f: Tensor) -> Tensor:
+    """[N, HW] mean over channels of f^2: the only full-size work of attention transfer (fused backends
+    compute it, and its gradient, in one pass over f)."""
+    return _wide(f).square().mean(1).flatten(1)
+
+
+def at_from_energy(es: Tensor, et: Tensor) -> Tensor:
+    """The rest of attention transfer, on the small [N, HW] maps: normalize, squared distance, batch mean."""
+    diff = F.normalize(es, dim=1, eps=EPS) - F.normalize(et, dim=1, eps=EPS)
+    return diff.square().sum(1).mean()
+
+
+def at(fs: Tensor, ft: Tensor) -> Tensor:
+    return at_from_energy(channel_energy(fs), channel_energy(ft))
+
+
+def affinity(f: Tensor) -> Tensor:
+    """[N, HW, HW] cosine similarities between the positions of f [N, C, H, W]."""
+    u = F.normalize(_wide(f).flatten(2), dim=1, eps=EPS)
+    return u.transpose(1, 2) @ u
+
+
+def fakd(fs: Tensor, ft: Tensor) -> Tensor:
+    return (affinity(fs) - affinity(ft)).abs().mean()

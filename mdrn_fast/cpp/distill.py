@@ -6,7 +6,7 @@ leaves the small [N, HW] maps to PyTorch.
 """
 import torch
 
-from ..distill.losses import at_from_energy
+from ..reference import at_from_energy
 from ..op_wiring import wire
 from ..registry import register
 

@@ -1,5 +1,5 @@
-"""Feature-distillation distances of docs/DESIGN.md section 3, the pure-PyTorch reference ("torch" backend) of each,
-and ``feature_loss``, which validates and dispatches them like every op.
+"""Feature-distillation distances of docs/DESIGN.md section 3 and ``feature_loss``, which validates and
+dispatches them like every op (their pure-PyTorch references, the "torch" backend, are in reference.py).
 
   l1, l2  mean absolute / squared difference (same shapes: student features pass through adapters first)
   at      attention transfer: q = normalize(mean_c |f|^2) per sample over HW; D = mean_n ||q_s - q_t||^2
@@ -10,56 +10,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .. import checks
+from ..reference import EPS, affinity, at, at_from_energy, channel_energy, fakd, l1, l2  # noqa: F401
 from ..registry import lookup, register
 
 KINDS = ("l1", "l2", "at", "fakd")
-EPS = 1e-12  # as F.normalize
-
-
-def l1(fs: Tensor, ft: Tensor) -> Tensor:
-    return (fs - ft).abs().mean()
-
-
-def l2(fs: Tensor, ft: Tensor) -> Tensor:
-    return (fs - ft).square().mean()
-
-
-def _wide(f: Tensor) -> Tensor:
-    """float16/bfloat16 computed in float32; float32/float64 as they are."""
-    return f.float() if f.dtype in (torch.float16, torch.bfloat16) else f
-
-
-def channel_energy(f: Tensor) -> Tensor:
-    """[N, HW] mean over channels of f^2: the only full-size work of attention transfer (fused backends
-    compute it, and its gradient, in one pass over f)."""
-    return _wide(f).square().mean(1).flatten(1)
-
-
-def at_from_energy(es: Tensor, et: Tensor) -> Tensor:
-    """The rest of attention transfer, on the small [N, HW] maps: normalize, squared distance, batch mean."""
-    diff = F.normalize(es, dim=1, eps=EPS) - F.normalize(et, dim=1, eps=EPS)
-    return diff.square().sum(1).mean()
-
-
-def at(fs: Tensor, ft: Tensor) -> Tensor:
-    return at_from_energy(channel_energy(fs), channel_energy(ft))
-
-
-def affinity(f: Tensor) -> Tensor:
-    """[N, HW, HW] cosine similarities between the positions of f [N, C, H, W]."""
-    u = F.normalize(_wide(f).flatten(2), dim=1, eps=EPS)
-    return u.transpose(1, 2) @ u
-
-
-def fakd(fs: Tensor, ft: Tensor) -> Tensor:
-    return (affinity(fs) - affinity(ft)).abs().mean()
-
-
 REFERENCE = {"l1": l1, "l2": l2, "at": at, "fakd": fakd}
 for _kind, _fn in REFERENCE.items():
     register(f"distill_{_kind}", "torch")(_fn)
