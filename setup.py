@@ -72,7 +72,7 @@ def extension():
     debug = env_flag("DEBUG")
     opt = ["-O0", "-g"] if debug else ["-O3"]
     cxx = opt + ["-fopenmp"]  # torch adds the -std its headers need
-    sources = sorted(glob.glob("csrc/*.cpp"))
+    sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/cpu/*.cpp"))
     archs = os.environ.get("MDRN_FAST_CUDA_ARCHS", "8.0;9.0")
     print(f"mdrn-fast: CUDA kernels {'ON' if use_cuda else 'OFF'} ({why})" + (f", archs {archs}" if use_cuda else ""))
     os.environ.setdefault("MAX_JOBS", str(default_jobs()))

@@ -102,32 +102,21 @@ def _model_workload(preset, shape, device, dtype, mode) -> Workload:
 
 
 def _op_args(op: str, n: int, c: int, hw: int, device) -> dict:
-    g = torch.Generator().manual_seed(0)
-
-    def r(*s):
-        return (torch.randn(*s, generator=g) * 0.1).to(device)
-
-    if op == "bias_lrelu":
-        return dict(t=r(n, c, hw, hw), bias=r(c))
-    if op == "add_residual":
-        return dict(t=r(n, c, hw, hw), r=r(n, c, hw, hw))
-    if op.startswith("degrade"):
-        s = int(op[-1])
-        return dict(x=r(n, c, hw, hw), weight=r(c, c, s, s), bias=r(c), scale=s)
-    if op.startswith("reconstruct"):
-        s = int(op[-1])
-        return dict(h=r(n, c, hw // s, hw // s), weight=r(c * s * s, c, 1, 1), bias=r(c * s * s), scale=s)
-    if op == "fuse":
-        return dict(parts=[r(n, c, hw, hw) for _ in range(3)], weight=r(c, 3 * c, 1, 1), bias=r(c))
-    if op == "channel_attention":
-        return dict(x=r(n, c, hw, hw), f=r(n, c, hw, hw), w1=r(c // 4, c), b1=r(c // 4), w2=r(c, c // 4), b2=r(c))
-    if op == "add_noise":
-        return dict(x=r(n, c, hw, hw), sigma=25.0, seed=0)
-    raise KeyError(op)
+    """The op's example inputs (mdrn_fast.ops.example: the same the tests run) at [n, c, hw, hw], on device."""
+    name, _, scale = op.partition("_s")
+    args = ops.example(name, (n, c, hw, hw), int(scale or 2), torch.Generator().manual_seed(0))
+    return {k: [t.to(device) for t in v] if isinstance(v, list) else v.to(device) if isinstance(v, torch.Tensor)
+            else v for k, v in args.items()}
 
 
-OP_NAMES = ("degrade_s2", "degrade_s4", "reconstruct_s2", "reconstruct_s4", "fuse", "channel_attention",
-            "bias_lrelu", "add_residual", "add_noise")
+def _op_names():
+    """Every public op, at scales 2 and 4 for those that take a scale (degrade_s2, degrade_s4, ...)."""
+    for op in ops.OPS:
+        takes_scale = "scale" in ops.example(op, (1, 4, 8, 8))
+        yield from (f"{op}_s{s}" for s in (2, 4)) if takes_scale else (op,)
+
+
+OP_NAMES = tuple(_op_names())
 
 
 def _tensors(v):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from helpers import device_for, require
-from op_cases import OPS, SCHEMA_ARGS, make_case, prepare
+from op_cases import OPS, make_case, prepare, schema_args
 
 # (backend, op namespace, device)
 TARGETS = [("cpu", "mdrn_fast", "cpu"), ("cuda", "mdrn_fast", "cuda"),
@@ -20,7 +20,7 @@ DISTILL_OPS = ["lp_distance", "channel_energy", "fakd"]
 def test_model_ops(op, backend, namespace, device):
     require(backend)
     case = prepare(make_case(op, (2, 8, 12, 16)), torch.float32, device)
-    torch.library.opcheck(getattr(getattr(torch.ops, namespace), op).default, SCHEMA_ARGS[op](case))
+    torch.library.opcheck(getattr(getattr(torch.ops, namespace), op).default, schema_args(op, case))
 
 
 @pytest.mark.parametrize("backend,namespace,device", TARGETS, ids=IDS)

@@ -1,7 +1,7 @@
 // Channel-attention passes on CUDA (math in csrc/attention.cpp): the scale-add-residual store, the
 // per-plane reduction of g * f (one block per (n, c) plane), and the df = g * a + d store.
 #include "cuda_common.cuh"
-#include "../passes.h"
+#include "../passes/attention.h"
 
 namespace mdrn_fast {
 namespace cuda {

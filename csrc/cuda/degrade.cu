@@ -2,7 +2,8 @@
 // patch gather and its adjoint run one thread per written element so that stores are coalesced; patches do not
 // overlap, so the adjoint needs no atomics.
 #include "cuda_common.cuh"
-#include "../passes.h"
+#include "../passes/degrade.h"
+#include "../passes/epilogue.h"  // the LeakyReLU epilogue of patch_conv
 
 namespace mdrn_fast {
 namespace cuda {

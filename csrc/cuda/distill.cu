@@ -2,7 +2,7 @@
 // result does not depend on the launch), their gradient, and the channel energy of attention transfer with
 // its backward. FAKD's tiles are GEMMs and need no kernel of their own.
 #include "cuda_common.cuh"
-#include "../passes.h"
+#include "../passes/distill.h"
 
 namespace mdrn_fast {
 namespace cuda {

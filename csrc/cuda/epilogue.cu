@@ -2,7 +2,7 @@
 // The backward writes g_t and reduces g_b in the same pass: one block per (n, c) plane writes its plane's sum, and
 // the sum over n follows in a fixed order (deterministic, as the CPU and Triton backends).
 #include "cuda_common.cuh"
-#include "../passes.h"
+#include "../passes/epilogue.h"
 
 namespace mdrn_fast {
 namespace cuda {

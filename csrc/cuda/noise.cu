@@ -1,7 +1,7 @@
 // add_noise on CUDA (math in csrc/noise.cpp): one thread per group of 4 elements, the same Philox stream
 // as the CPU kernel.
 #include "cuda_common.cuh"
-#include "../passes.h"
+#include "../passes/noise.h"
 #include "../philox.h"
 
 namespace mdrn_fast {

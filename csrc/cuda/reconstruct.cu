@@ -2,7 +2,7 @@
 // its adjoint with the bias gradient reduced in the same pass (one block per (n, k) plane writes its plane's sum;
 // the sum over n follows in a fixed order: deterministic, as the CPU and Triton backends).
 #include "cuda_common.cuh"
-#include "../passes.h"
+#include "../passes/reconstruct.h"
 
 namespace mdrn_fast {
 namespace cuda {

@@ -1,0 +1,99 @@
+// The CPU passes of the epilogue family, declared in csrc/passes/epilogue.h (the op, its checks and schema:
+// csrc/epilogue.cpp; the same passes on CUDA: csrc/cuda/epilogue.cu).
+#include <ATen/Parallel.h>
+
+#include "../common.h"
+#include "../passes/epilogue.h"
+
+namespace mdrn_fast {
+
+namespace cpu {
+
+// One (n, c) plane: dst = lrelu(src + b), branch-free so that it vectorizes: for 0 <= s <= 1, lrelu(v) =
+// max(v, s v), for s > 1 min(v, s v).
+template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
+MDRN_SIMD void bias_lrelu_plane(const scalar_t* __restrict__ src, scalar_t* __restrict__ dst, int64_t n, acc_t b,
+                                acc_t s) {
+  if (s <= 1) {
+    for (int64_t i = 0; i < n; ++i) {
+      const acc_t v = static_cast<acc_t>(src[i]) + b;
+      dst[i] = static_cast<scalar_t>(std::max(v, v * s));
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      const acc_t v = static_cast<acc_t>(src[i]) + b;
+      dst[i] = static_cast<scalar_t>(std::min(v, v * s));
+    }
+  }
+}
+
+// One plane of the backward: g_out = g * (out > 0 ? 1 : s) (the mask as a 0/1 factor), returning its sum,
+// accumulated in independent lanes so that the loop vectorizes (a single running sum would not: float addition
+// is not reassociated) and in a fixed order.
+template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
+MDRN_SIMD acc_t bias_lrelu_backward_plane(const scalar_t* __restrict__ g_in, const scalar_t* __restrict__ o_in,
+                                          scalar_t* __restrict__ g_out, int64_t n, acc_t s) {
+  constexpr int kLanes = 16;
+  acc_t lane[kLanes] = {};
+  auto step = [&](int64_t i) {
+    const acc_t positive = static_cast<acc_t>(static_cast<acc_t>(o_in[i]) > 0);
+    const acc_t g = static_cast<acc_t>(g_in[i]) * (s + (1 - s) * positive);
+    g_out[i] = static_cast<scalar_t>(g);
+    return g;
+  };
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int k = 0; k < kLanes; ++k) lane[k] += step(i + k);
+  acc_t acc = 0;
+  for (; i < n; ++i) acc += step(i);
+  for (int k = 0; k < kLanes; ++k) acc += lane[k];
+  return acc;
+}
+
+at::Tensor bias_lrelu(const at::Tensor& t, const at::Tensor& bias, double slope) {
+  at::Tensor out = at::empty_like(t);
+  const int64_t C = t.size(1), HW = t.numel() / std::max<int64_t>(1, t.size(0) * C), planes = t.size(0) * C;
+  MDRN_DISPATCH(t.scalar_type(), "bias_lrelu_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* tp = t.const_data_ptr<scalar_t>();
+    const scalar_t* bp = bias.const_data_ptr<scalar_t>();
+    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p)
+        bias_lrelu_plane<scalar_t>(tp + p * HW, op + p * HW, HW, static_cast<acc_t>(bp[p % C]),
+                                   static_cast<acc_t>(slope));
+    });
+  });
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor> bias_lrelu_backward(const at::Tensor& grad, const at::Tensor& out,
+                                                       double slope) {
+  at::Tensor grad_t = at::empty_like(grad);
+  const int64_t N = grad.size(0), C = grad.size(1), HW = grad.numel() / std::max<int64_t>(1, N * C);
+  at::Tensor grad_b = at::empty({C}, grad.options());
+  MDRN_DISPATCH(grad.scalar_type(), "bias_lrelu_backward_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* gp = grad.const_data_ptr<scalar_t>();
+    const scalar_t* op = out.const_data_ptr<scalar_t>();
+    scalar_t* gtp = grad_t.mutable_data_ptr<scalar_t>();
+    // one partial sum per (n, c) plane, reduced over n below: deterministic, no atomics
+    std::vector<acc_t> partial(N * C);
+    at::parallel_for(0, N * C, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p)
+        partial[p] = bias_lrelu_backward_plane<scalar_t>(gp + p * HW, op + p * HW, gtp + p * HW, HW,
+                                                         static_cast<acc_t>(slope));
+    });
+    scalar_t* gbp = grad_b.mutable_data_ptr<scalar_t>();
+    for (int64_t c = 0; c < C; ++c) {
+      acc_t acc = 0;
+      for (int64_t n = 0; n < N; ++n) acc += partial[n * C + c];
+      gbp[c] = static_cast<scalar_t>(acc);
+    }
+  });
+  return {grad_t, grad_b};
+}
+
+}  // namespace cpu
+
+}  // namespace mdrn_fast

@@ -1,0 +1,32 @@
+"""What the op families share: autocast handling for the fused kernels and the shapes of their fakes."""
+from __future__ import annotations
+
+import torch
+
+
+def amp(*tensors):
+    """Under torch.autocast, run in the autocast dtype (the fused kernels take one dtype for all inputs)."""
+    first = tensors[0][0] if isinstance(tensors[0], list) else tensors[0]
+    kind = first.device.type
+    if not torch.is_autocast_enabled(kind):
+        return tensors
+    dt = torch.get_autocast_dtype(kind)
+    return tuple([p.to(dt) for p in t] if isinstance(t, list) else t.to(dt) for t in tensors)
+
+
+def opmath(dtype: torch.dtype) -> torch.dtype:
+    """The accumulation dtype of the kernels: float64 for float64, float32 otherwise."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def dense(t):
+    """An empty tensor like t, NCHW-contiguous: what the fused kernels return."""
+    return torch.empty_like(t, memory_format=torch.contiguous_format)
+
+
+def weight_and_bias_grads(weight):
+    return torch.empty_like(weight), weight.new_empty(weight.shape[0])
+
+
+def randn(generator, *shape):
+    return torch.randn(*shape, generator=generator)
