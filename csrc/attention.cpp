@@ -57,7 +57,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> channel_a
   const auto acc = at::toOpMathType(w1.scalar_type());
   const double hw = static_cast<double>(f.size(2) * f.size(3));
   auto [z1, a] = attention_mlp(pooled, w1, b1, w2, b2);
-  const at::Tensor s = MDRN_PASS(sum_product_hw, g, g, f);
+  const at::Tensor s = MDRN_PASS(plane_sums, g, g, f);
   const at::Tensor dz2 = s * a * (1 - a);
   const at::Tensor r = at::relu(z1);
   const at::Tensor dz1 = at::mm(dz2, w2.to(acc)) * (z1 > 0);

@@ -24,6 +24,7 @@ from mdrn_fast.op_wiring import opmath, wire
 from mdrn_fast.registry import register, triton_interpreted
 
 from ._gemm import dot_precision
+from ._scalars import compute_type
 
 
 def _fakd_blocks(precision: str) -> tuple[int, int]:
@@ -147,24 +148,24 @@ def _fakd_backward(grad: torch.Tensor, fs: torch.Tensor, ft: torch.Tensor) -> tu
 
 
 @triton.jit
-def _lp_forward_kernel(a_ptr, b_ptr, partial_ptr, total, SQUARE: tl.constexpr, BLOCK: tl.constexpr):
-    """partial[chunk] = sum of |a - b| (or (a - b)^2) over the chunk: one read of each input."""
+def _lp_distance_kernel(a_ptr, b_ptr, partial_ptr, total, SQUARE: tl.constexpr, ACC: tl.constexpr,
+                        BLOCK: tl.constexpr):
+    """partial[chunk] = sum of |a - b| (or (a - b)^2) over the chunk, in ACC: one read of each input."""
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < total
-    d = tl.load(a_ptr + offs, mask=mask, other=0.0).to(tl.float32) - tl.load(b_ptr + offs, mask=mask,
-                                                                              other=0.0).to(tl.float32)
+    d = tl.load(a_ptr + offs, mask=mask, other=0.0).to(ACC) - tl.load(b_ptr + offs, mask=mask, other=0.0).to(ACC)
     tl.store(partial_ptr + tl.program_id(0), tl.sum(d * d if SQUARE else tl.abs(d), axis=0))
 
 
 @triton.jit
-def _lp_backward_kernel(grad_ptr, a_ptr, b_ptr, out_ptr, total, SQUARE: tl.constexpr, BLOCK: tl.constexpr):
+def _lp_distance_backward_kernel(grad_ptr, a_ptr, b_ptr, out_ptr, total, SQUARE: tl.constexpr, ACC: tl.constexpr,
+                                 BLOCK: tl.constexpr):
     """out = grad / numel * (2 (a - b) or sign(a - b)), recomputed from the inputs (nothing stored forward)."""
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < total
-    d = tl.load(a_ptr + offs, mask=mask, other=0.0).to(tl.float32) - tl.load(b_ptr + offs, mask=mask,
-                                                                              other=0.0).to(tl.float32)
-    g = 2.0 * d if SQUARE else tl.where(d > 0, 1.0, tl.where(d < 0, -1.0, 0.0))
-    scale = tl.load(grad_ptr).to(tl.float32) / total
+    d = tl.load(a_ptr + offs, mask=mask, other=0.0).to(ACC) - tl.load(b_ptr + offs, mask=mask, other=0.0).to(ACC)
+    g = 2.0 * d if SQUARE else tl.where(d > 0, 1.0, tl.where(d < 0, -1.0, 0.0)).to(ACC)
+    scale = tl.load(grad_ptr).to(ACC) / total
     tl.store(out_ptr + offs, (g * scale).to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -172,24 +173,26 @@ _LP_BLOCK = 4096  # fixed chunks: the same sum whatever the device
 
 
 @torch.library.custom_op("mdrn_fast_triton::lp_distance", mutates_args=())
-def _lp(fs: torch.Tensor, ft: torch.Tensor, square: bool) -> torch.Tensor:
+def _lp_distance(fs: torch.Tensor, ft: torch.Tensor, square: bool) -> torch.Tensor:
     a, b = fs.contiguous(), ft.contiguous()
-    parts = torch.empty(triton.cdiv(a.numel(), _LP_BLOCK), device=a.device, dtype=torch.float32)
-    _lp_forward_kernel[(parts.numel(),)](a, b, parts, a.numel(), SQUARE=square, BLOCK=_LP_BLOCK)
+    parts = torch.empty(triton.cdiv(a.numel(), _LP_BLOCK), device=a.device, dtype=opmath(a.dtype))
+    _lp_distance_kernel[(parts.numel(),)](a, b, parts, a.numel(), SQUARE=square, ACC=compute_type(a.dtype),
+                                          BLOCK=_LP_BLOCK)
     return (parts.sum() / a.numel()).to(fs.dtype)
 
 
 @torch.library.custom_op("mdrn_fast_triton::lp_distance_backward", mutates_args=())
-def _lp_backward(grad: torch.Tensor, fs: torch.Tensor, ft: torch.Tensor, square: bool) -> torch.Tensor:
+def _lp_distance_backward(grad: torch.Tensor, fs: torch.Tensor, ft: torch.Tensor, square: bool) -> torch.Tensor:
     a, b = fs.contiguous(), ft.contiguous()
     out = torch.empty_like(a)
-    _lp_backward_kernel[(triton.cdiv(a.numel(), _LP_BLOCK),)](grad.float().contiguous(), a, b, out, a.numel(),
-                                                             SQUARE=square, BLOCK=_LP_BLOCK)
+    grid = (triton.cdiv(a.numel(), _LP_BLOCK),)
+    _lp_distance_backward_kernel[grid](grad.to(opmath(a.dtype)).contiguous(), a, b, out, a.numel(), SQUARE=square,
+                                       ACC=compute_type(a.dtype), BLOCK=_LP_BLOCK)
     return out
 
 
 @triton.jit
-def _energy_kernel(f_ptr, out_ptr, C, HW, BLOCK: tl.constexpr):
+def _channel_energy_kernel(f_ptr, out_ptr, C, HW, BLOCK: tl.constexpr):
     """out[n, P] = mean over c of f[n, c, P]^2 for a tile P of positions: one read of f. 1-D grid over
     (n, tile): no axis limit of 65535 to hit at large HW."""
     tiles = tl.cdiv(HW, BLOCK)
@@ -203,35 +206,36 @@ def _energy_kernel(f_ptr, out_ptr, C, HW, BLOCK: tl.constexpr):
 
 
 @triton.jit
-def _energy_backward_kernel(grad_ptr, f_ptr, out_ptr, C, HW, BLOCK: tl.constexpr):
+def _channel_energy_backward_kernel(grad_ptr, f_ptr, out_ptr, C, HW, BLOCK: tl.constexpr):
     """out[n, c, P] = f[n, c, P] * grad[n, P] * 2 / C; 1-D grid over ((n, c) plane, tile)."""
     tiles = tl.cdiv(HW, BLOCK)
     plane, offs = (tl.program_id(0) // tiles).to(tl.int64), (tl.program_id(0) % tiles) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < HW
     g = tl.load(grad_ptr + (plane // C) * HW + offs, mask=mask, other=0.0)
     v = tl.load(f_ptr + plane * HW + offs, mask=mask, other=0.0).to(g.dtype)
-    tl.store(out_ptr + plane * HW + offs, (v * g * (2.0 / C)).to(out_ptr.dtype.element_ty), mask=mask)
+    tl.store(out_ptr + plane * HW + offs, (v * g * 2.0 / C).to(out_ptr.dtype.element_ty), mask=mask)  # in g's dtype
 
 
 _ENERGY_BLOCK = 256
 
 
 @torch.library.custom_op("mdrn_fast_triton::channel_energy", mutates_args=())
-def _energy(f: torch.Tensor) -> torch.Tensor:
+def _channel_energy(f: torch.Tensor) -> torch.Tensor:
     x = f.contiguous()
     N, C, H, W = x.shape
     out = torch.empty(N, H * W, device=x.device, dtype=opmath(x.dtype))
-    _energy_kernel[(N * triton.cdiv(H * W, _ENERGY_BLOCK),)](x, out, C, H * W, BLOCK=_ENERGY_BLOCK)
+    _channel_energy_kernel[(N * triton.cdiv(H * W, _ENERGY_BLOCK),)](x, out, C, H * W, BLOCK=_ENERGY_BLOCK)
     return out
 
 
 @torch.library.custom_op("mdrn_fast_triton::channel_energy_backward", mutates_args=())
-def _energy_backward(grad: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+def _channel_energy_backward(grad: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     x = f.contiguous()
     N, C, H, W = x.shape
     out = torch.empty_like(x)
     grad = grad.to(opmath(x.dtype)).contiguous()
-    _energy_backward_kernel[(N * C * triton.cdiv(H * W, _ENERGY_BLOCK),)](grad, x, out, C, H * W, BLOCK=_ENERGY_BLOCK)
+    grid = (N * C * triton.cdiv(H * W, _ENERGY_BLOCK),)
+    _channel_energy_backward_kernel[grid](grad, x, out, C, H * W, BLOCK=_ENERGY_BLOCK)
     return out
 
 
@@ -240,19 +244,22 @@ wire("mdrn_fast_triton", "lp_distance", "channel_energy", "fakd")
 
 @register("distill_fakd", "triton")
 def fakd(fs, ft):
+    if fs.dtype == torch.float64 or ft.dtype == torch.float64:  # its tile GEMMs are float32 (TF32 where allowed)
+        raise TypeError("fakd: the Triton kernel computes in float32; for float64 features use backend 'cuda', "
+                        "'cpu' or 'torch'")
     return _fakd(fs, ft)
 
 
 @register("distill_l1", "triton")
 def l1(fs, ft):
-    return _lp(fs, ft, False)
+    return _lp_distance(fs, ft, False)
 
 
 @register("distill_l2", "triton")
 def l2(fs, ft):
-    return _lp(fs, ft, True)
+    return _lp_distance(fs, ft, True)
 
 
 @register("distill_at", "triton")
 def at(fs, ft):
-    return at_from_energy(_energy(fs), _energy(ft))
+    return at_from_energy(_channel_energy(fs), _channel_energy(ft))

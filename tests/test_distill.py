@@ -146,3 +146,25 @@ def test_distill_command_end_to_end(tmp_path):
         assert main(["distill", "--teacher", str(teacher), "--strategy", strategy, "--out", str(out)] + common) == 0
         student, meta = load_weights(out / "model.safetensors")
         assert student.channels == 8, "the exported model is the student alone, without adapters"
+
+
+@pytest.mark.parametrize("backend", FUSED)
+@pytest.mark.parametrize("kind", ["l1", "l2", "at", "fakd"])
+def test_float64_matches_the_reference(backend, kind):
+    """float64 features are computed in float64 by the fused backends (no float32 step in between), or refused."""
+    require(backend)
+    if (f"distill_{kind}", backend) not in _IMPLS:
+        pytest.skip(f"{kind} has no fused {backend} kernel")
+    dev = device_for(backend)
+    fs = torch.randn(2, 6, 9, 7, dtype=torch.float64, device=dev, requires_grad=True)
+    ft = torch.randn(2, 6 if kind in ("l1", "l2") else 5, 9, 7, dtype=torch.float64, device=dev, requires_grad=True)
+    if (kind, backend) == ("fakd", "triton"):  # float32 tile GEMMs: refused, not silently rounded
+        with pytest.raises(TypeError, match="float32"):
+            feature_loss(fs, ft, kind=kind, backend=backend)
+        return
+    got = feature_loss(fs, ft, kind=kind, backend=backend)
+    fs64, ft64 = (t.detach().cpu().requires_grad_() for t in (fs, ft))
+    ref = REFERENCE[kind](fs64, ft64)
+    assert_close(got, ref, 1e-12, 1e-10, f"{kind} value")
+    for a, e, name in zip(torch.autograd.grad(got, (fs, ft)), torch.autograd.grad(ref, (fs64, ft64)), "st"):
+        assert_close(a, e, 1e-12, 1e-9, f"{kind} grad f{name}")

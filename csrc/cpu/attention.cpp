@@ -35,10 +35,10 @@ at::Tensor scale_add(const at::Tensor& x, const at::Tensor& f, const at::Tensor&
   return out;
 }
 
-at::Tensor sum_product_hw(const at::Tensor& g, const at::Tensor& f) {
+at::Tensor plane_sums(const at::Tensor& g, const at::Tensor& f) {
   const int64_t planes = g.size(0) * g.size(1), HW = g.numel() / planes;
   at::Tensor out = at::empty({g.size(0), g.size(1)}, g.options().dtype(at::toOpMathType(g.scalar_type())));
-  MDRN_DISPATCH(g.scalar_type(), "sum_product_hw_cpu", [&] {
+  MDRN_DISPATCH(g.scalar_type(), "plane_sums_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t *gp = g.const_data_ptr<scalar_t>(), *fp = f.const_data_ptr<scalar_t>();
     acc_t* op = out.mutable_data_ptr<acc_t>();

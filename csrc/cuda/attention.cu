@@ -24,7 +24,7 @@ __global__ void scale_shift_kernel(const scalar_t* __restrict__ g,   // [N*C, HW
 }
 
 template <typename scalar_t>
-__global__ void sum_product_hw_kernel(const scalar_t* __restrict__ g, const scalar_t* __restrict__ f,
+__global__ void plane_sums_kernel(const scalar_t* __restrict__ g, const scalar_t* __restrict__ f,
                                       at::opmath_type<scalar_t>* __restrict__ out, int64_t HW) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t base = blockIdx.x * HW;
@@ -50,12 +50,12 @@ at::Tensor scale_add(const at::Tensor& x, const at::Tensor& f, const at::Tensor&
   return out;
 }
 
-at::Tensor sum_product_hw(const at::Tensor& g, const at::Tensor& f) {
+at::Tensor plane_sums(const at::Tensor& g, const at::Tensor& f) {
   const c10::cuda::CUDAGuard guard(g.device());
   const int64_t planes = g.size(0) * g.size(1), HW = g.numel() / planes;
   at::Tensor out = at::empty({g.size(0), g.size(1)}, g.options().dtype(at::toOpMathType(g.scalar_type())));
-  MDRN_DISPATCH(g.scalar_type(), "sum_product_hw_cuda", [&] {
-    sum_product_hw_kernel<scalar_t><<<static_cast<unsigned>(planes), kThreads, 0, stream()>>>(
+  MDRN_DISPATCH(g.scalar_type(), "plane_sums_cuda", [&] {
+    plane_sums_kernel<scalar_t><<<static_cast<unsigned>(planes), kThreads, 0, stream()>>>(
         g.const_data_ptr<scalar_t>(), f.const_data_ptr<scalar_t>(), out.mutable_data_ptr<at::opmath_type<scalar_t>>(),
         HW);
   });
