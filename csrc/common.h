@@ -56,6 +56,17 @@ inline at::Tensor batched_mm(const at::Tensor& w, const at::Tensor& x) {
   return out;
 }
 
+// out[k] = sum over n of partial[n * K + k], n in order: the end of a reduction done per (n, k) plane in
+// parallel, summed over the batch in a fixed order (deterministic whatever the thread count).
+template <typename acc_t, typename scalar_t>
+inline void sum_over_batch(const acc_t* partial, int64_t N, int64_t K, scalar_t* out) {
+  for (int64_t k = 0; k < K; ++k) {
+    acc_t acc = 0;
+    for (int64_t n = 0; n < N; ++n) acc += partial[n * K + k];
+    out[k] = static_cast<scalar_t>(acc);
+  }
+}
+
 // body(n, l0, len) over column tiles [l0, l0 + len) of every sample, in parallel: the fused CPU ops run a small
 // GEMM plus its gather/epilogue per tile, so that each tile's intermediates stay in L2 instead of making whole
 // passes through memory. GEMMs inside run single-threaded (ATen does not nest parallel regions). Like the

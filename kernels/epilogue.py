@@ -6,7 +6,7 @@ import torch
 import triton
 import triton.language as tl
 
-from mdrn_fast.op_wiring import wire
+from mdrn_fast.op_wiring import opmath, wire
 from mdrn_fast.registry import register
 
 from ._scalars import compute_type, split
@@ -68,8 +68,7 @@ def lrelu_backward(grad: torch.Tensor, out: torch.Tensor, slope: float) -> tuple
     N, C, H, W = grad.shape
     blocks = triton.cdiv(H * W, BLOCK)
     grad_t = torch.empty_like(grad)
-    partial = torch.empty(N * C, blocks, device=grad.device,
-                          dtype=torch.float64 if grad.dtype == torch.float64 else torch.float32)
+    partial = torch.empty(N * C, blocks, device=grad.device, dtype=opmath(grad.dtype))
     _bias_lrelu_backward_kernel[(N * C * blocks,)](grad, out, grad_t, partial, H * W, *split(slope),
                                                    ACC=compute_type(grad.dtype), BLOCK=BLOCK)
     return grad_t, partial.view(N, C, blocks).sum((0, 2)).to(grad.dtype)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import torch
 
+from .ops import AUTOGRAD, FAKES
 from .ops._common import opmath  # noqa: F401  (the kernels' accumulation dtype, used by both backends)
 
 
 def wire(namespace: str, *names: str) -> None:
     """Register the fakes (op and its backward) and the autograd of ``names`` in ``namespace``."""
-    from .ops import AUTOGRAD, FAKES
-
     ops = getattr(torch.ops, namespace)
     for name in names:
         for op in (name, f"{name}_backward"):

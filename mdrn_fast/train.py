@@ -207,7 +207,7 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
         sched.step()
         pending.append(loss.detach())
         done = step + 1
-        if done % cfg.log_every == 0 or done == stop or done % cfg.ckpt_every == 0:
+        if done % cfg.log_every == 0 or done == stop:
             losses += torch.stack(pending).float().tolist()
             if rank == 0:
                 seconds = max(1e-9, time.perf_counter() - tick)

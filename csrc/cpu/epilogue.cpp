@@ -84,12 +84,7 @@ std::tuple<at::Tensor, at::Tensor> bias_lrelu_backward(const at::Tensor& grad, c
         partial[p] = bias_lrelu_backward_plane<scalar_t>(gp + p * HW, op + p * HW, gtp + p * HW, HW,
                                                          static_cast<acc_t>(slope));
     });
-    scalar_t* gbp = grad_b.mutable_data_ptr<scalar_t>();
-    for (int64_t c = 0; c < C; ++c) {
-      acc_t acc = 0;
-      for (int64_t n = 0; n < N; ++n) acc += partial[n * C + c];
-      gbp[c] = static_cast<scalar_t>(acc);
-    }
+    sum_over_batch(partial.data(), N, C, grad_b.mutable_data_ptr<scalar_t>());
   });
   return {grad_t, grad_b};
 }

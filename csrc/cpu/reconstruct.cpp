@@ -61,12 +61,7 @@ std::tuple<at::Tensor, at::Tensor> unshuffle_sum(const at::Tensor& g, int64_t s)
         partial[r] = acc;
       }
     });
-    scalar_t* bp = grad_b.mutable_data_ptr<scalar_t>();
-    for (int64_t k = 0; k < K; ++k) {
-      acc_t acc = 0;
-      for (int64_t n = 0; n < N; ++n) acc += partial[n * K + k];
-      bp[k] = static_cast<scalar_t>(acc);
-    }
+    sum_over_batch(partial.data(), N, K, grad_b.mutable_data_ptr<scalar_t>());
   });
   return {gu, grad_b};
 }

@@ -13,7 +13,7 @@ from typing import Sequence
 from torch import Tensor
 
 from .. import checks
-from ..reference import EPS, affinity, at, at_from_energy, channel_energy, fakd, l1, l2  # noqa: F401
+from ..reference import at, fakd, l1, l2
 from ..registry import lookup, register
 
 KINDS = ("l1", "l2", "at", "fakd")
