@@ -96,13 +96,13 @@ def denoise_tiled(model, y: torch.Tensor, tile: int | None = None, overlap: int 
                 if i >= len(pooled):  # the blocks whose means this pass finds
                     sums[i] += f[..., rows, cols].sum((2, 3), dtype=torch.float64)
 
-            model.trunk(_crop(x, t.box), pooled, observe, stop_after=upto)
+            model.trunk(_crop(x, t.box), pooled, observe, stop_after=upto, features=False)
             bar.update()
         means = [s / area for s in sums]
         pooled = means if mode == "global" else pooled + [means[p]]
     out = torch.empty_like(x)  # x's layout: for a photo's channels-last view, the result is one too
     for t in tiles:
-        part, _ = model.trunk(_crop(x, t.box), pooled)
+        part, _ = model.trunk(_crop(x, t.box), pooled, features=False)
         rows, cols = t.core_in_box()
         out[..., t.core[0]:t.core[1], t.core[2]:t.core[3]] = part[..., rows, cols]
         bar.update()

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import ops
+from .. import cpu_plan, ops
 from ..reference import LEAKY_SLOPE
 from ..registry import check_backend
 
@@ -63,8 +63,11 @@ class MDRB(nn.Module):
         if pooled is None:
             return ops.channel_attention(x, f, self.att1.weight, self.att1.bias, self.att2.weight, self.att2.bias,
                                          backend=backend)
-        a = torch.sigmoid(self.att2(F.relu(self.att1(pooled.to(f.dtype)))))
-        return torch.addcmul(x, f, a[:, :, None, None])
+        return torch.addcmul(x, f, self.attention(pooled.to(f.dtype))[:, :, None, None])
+
+    def attention(self, pooled: Tensor) -> Tensor:
+        """a [N, C] from the spatial mean [N, C] of f."""
+        return torch.sigmoid(self.att2(F.relu(self.att1(pooled))))
 
 
 class MDRN(nn.Module):
@@ -73,7 +76,12 @@ class MDRN(nn.Module):
     ``forward(y)`` takes [N, in_channels, H, W] of any H, W >= 1: the input is reflect-padded up to a
     multiple of max(scales) and the output cropped back exactly. ``return_features=True`` also
     returns the B block outputs (on the padded grid), the features HMDS distills.
+
+    float32 inference on the CPU with the ``cpu`` backend (or ``auto``) runs a composed plan
+    (mdrn_fast.cpu_plan); set ``use_cpu_plan = False`` to run it op by op instead.
     """
+
+    use_cpu_plan = True
 
     def __init__(self, in_channels: int = 1, channels: int = 32, blocks: int = 6, scales: Sequence[int] = (2, 4),
                  slope: float = LEAKY_SLOPE, backend: str = "auto"):
@@ -119,15 +127,19 @@ class MDRN(nn.Module):
         if y.numel() == 0:
             raise ValueError(f"y: expected a non-empty batch, got shape {tuple(y.shape)}")
         x, h, w = self._pad(y)
-        out, feats = self.trunk(x)
+        out, feats = self.trunk(x, features=return_features)
         out = out[..., :h, :w]
         return (out, feats) if return_features else out
 
-    def trunk(self, x: Tensor, pooled: Sequence[Tensor] = (), observe=None, stop_after: int | None = None):
-        """The network on an input already padded to a multiple of ``self.multiple``: (out, block outputs).
-        Tiled inference (mdrn_fast.tiling) uses the rest: ``pooled[i]`` replaces block i's own attention mean
-        (for i < len(pooled)); ``observe(i, f)`` sees block i's f before attention; ``stop_after=i`` returns
+    def trunk(self, x: Tensor, pooled: Sequence[Tensor] = (), observe=None, stop_after: int | None = None,
+              features: bool = True):
+        """The network on an input already padded to a multiple of ``self.multiple``: (out, block outputs; an
+        empty list where ``features`` is False and the path need not keep them). Tiled inference
+        (mdrn_fast.tiling) uses the rest: ``pooled[i]`` replaces block i's own attention mean (for
+        i < len(pooled)); ``observe(i, f)`` sees block i's f before attention; ``stop_after=i`` returns
         (None, block outputs) after block i."""
+        if cpu_plan.applies(self, x):
+            return cpu_plan.plan_for(self).trunk(x, pooled, observe, stop_after, features)
         be = self.backend
         f0 = self.head(x)
         feats = []

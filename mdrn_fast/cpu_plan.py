@@ -1,0 +1,170 @@
+"""MDRN inference on the CPU as one plan: channels-last maps, oneDNN convolutions with their bias, LeakyReLU or
+residual add fused (post-ops), and the network's linear layers composed so that fewer full-resolution passes
+remain. The `cpu` backend (and `auto` on CPU tensors) runs float32 inference through it; training, other dtypes
+and other devices run op by op.
+
+Composed, exactly up to float rounding (a 1x1 convolution after a linear map is one linear map):
+- a block's second 3x3 convolution and the part of its fusion 1x1 that reads it: one 3x3 convolution with
+  weight W_f0 W_body2 and bias W_f0 b_body2 + b_fuse;
+- reconstruct at scale s and the part of the fusion 1x1 that reads it: one low-resolution 1x1 whose s*s*C
+  outputs are W_fs applied at each sub-pixel, ordered (i, j, c) so that the shuffle reads C contiguous values;
+- the network's fusion 1x1 over the B block outputs: accumulated block by block (a C x C 1x1 each, added into
+  the running sum by the convolution), so that block outputs need not be kept.
+
+A block is then, with x its input:
+    t = lrelu(conv3x3(x)),  per scale s: y_s = conv1x1(lrelu(conv3x3(lrelu(conv_s(x)))))
+    f = conv3x3(t) + shuffle_sum(y_s)      (one sum pass, then an add post-op)
+    x + f * sigmoid(mlp(mean f))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import registry
+
+_CL = torch.channels_last
+
+
+def _conv(x: Tensor, w: Tensor, b: Tensor | None, padding: int = 0, stride: int = 1, slope: float | None = None,
+          add: Tensor | None = None, into: Tensor | None = None) -> Tensor:
+    """conv2d(x, w, b) with LeakyReLU(slope), `+ add`, or `+ into` (in place: written into it) fused into it by
+    oneDNN; channels-last in and out."""
+    mk = torch.ops.mkldnn
+    pad, st, dil = [padding, padding], [stride, stride], [1, 1]
+    if into is not None:
+        return mk._convolution_pointwise_.binary(into, x, w, b, pad, st, dil, 1, "add", None, None, [], None)
+    if add is not None:
+        return mk._convolution_pointwise.binary(x, add, w, b, pad, st, dil, 1, "add", None, None, [], None)
+    if slope is None:
+        return mk._convolution_pointwise(x, w, b, pad, st, dil, 1, "none", [], "")
+    return mk._convolution_pointwise(x, w, b, pad, st, dil, 1, "leaky_relu", [slope], "")
+
+
+def _linear(x: Tensor, wt: Tensor, b: Tensor | None = None, acc: Tensor | None = None) -> Tensor:
+    """A 1x1 convolution as the GEMM it is on channels-last memory: [N*H*W, Cin] @ wt [Cin, Cout] (+ b), or
+    accumulated into ``acc`` in place. (oneDNN's 1x1 convolutions were 3-5x slower than this GEMM here.)"""
+    n, c, h, w = x.shape
+    rows = x.permute(0, 2, 3, 1).reshape(n * h * w, c)  # a view of channels-last memory
+    if acc is not None:
+        acc.permute(0, 2, 3, 1).view(n * h * w, -1).addmm_(rows, wt)
+        return acc
+    out = torch.addmm(b, rows, wt) if b is not None else rows @ wt
+    return out.view(n, h, w, -1).permute(0, 3, 1, 2)
+
+
+@dataclass
+class _Branch:
+    scale: int
+    down: tuple[Tensor, Tensor]
+    mid: tuple[Tensor, Tensor]
+    up: tuple[Tensor, Tensor]  # reconstruct composed with the fusion's part for it: [C, s*s*C] for (i, j, c)
+
+
+@dataclass
+class _Block:
+    slope: float
+    body1: tuple[Tensor, Tensor]
+    body2: tuple[Tensor, Tensor]  # body2 composed with the fusion's part for it, fusion bias included
+    branches: list[_Branch]
+    fusion: Tensor  # this block's slice of the network's fusion 1x1, transposed [C, C]
+
+
+def _wb(conv) -> tuple[Tensor, Tensor]:
+    return conv.weight.detach().float().contiguous(), conv.bias.detach().float().contiguous()
+
+
+def _block(blk) -> _Block:
+    """A block's convolutions, composed in float64 and stored in float32."""
+    c = blk.body1.weight.shape[0]
+    wf = blk.fuse.weight.detach().double()[:, :, 0, 0].split(c, dim=1)  # the fusion 1x1, one [C, C] per part
+    bf = blk.fuse.bias.detach().double()
+    w2 = torch.einsum("oc,cikl->oikl", wf[0], blk.body2.weight.detach().double())
+    b2 = wf[0] @ blk.body2.bias.detach().double() + bf
+    branches = []
+    for k, (s, down, mid, up) in enumerate(zip(blk.scales, blk.down, blk.mid, blk.up)):
+        wu = up.weight.detach().double()[:, :, 0, 0].view(c, s, s, -1)  # output channels (c, i, j) of reconstruct
+        w = torch.einsum("oc,cijk->kijo", wf[k + 1], wu).reshape(-1, s * s * c)
+        b = torch.einsum("oc,cij->ijo", wf[k + 1], up.bias.detach().double().view(c, s, s)).reshape(-1)
+        branches.append(_Branch(s, _wb(down), _wb(mid), (w.float().contiguous(), b.float().contiguous())))
+    return _Block(blk.slope, _wb(blk.body1), (w2.float().contiguous(), b2.float().contiguous()), branches, None)
+
+
+class CpuPlan:
+    """The composed weights of one MDRN and its forward pass (``MDRN.trunk``'s contract)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.head, self.fusion_3x3, self.tail = _wb(model.head), _wb(model.fusion_3x3), _wb(model.tail)
+        self.fusion_bias = model.fusion_1x1.bias.detach().float().contiguous()
+        c = model.channels
+        fusion = model.fusion_1x1.weight.detach().float()
+        self.blocks = [_block(blk) for blk in model.body]
+        for i, b in enumerate(self.blocks):
+            b.fusion = fusion[:, i * c:(i + 1) * c, 0, 0].t().contiguous()
+
+    @staticmethod
+    def _branches(b: _Block, f: Tensor) -> Tensor | None:
+        """Sum over the scales of the shuffled, composed reconstructions (None for a block without branches)."""
+        if not b.branches:
+            return None
+        ys = [_linear(_conv(_conv(f, *br.down, stride=br.scale, slope=b.slope), *br.mid, padding=1, slope=b.slope),
+                      br.up[0]) for br in b.branches]  # biases added by the shuffle
+        return torch.ops.mdrn_fast.shuffle_sum(ys, [br.up[1] for br in b.branches], [br.scale for br in b.branches])
+
+    @torch.no_grad()
+    def trunk(self, x: Tensor, pooled=(), observe=None, stop_after: int | None = None, features: bool = True):
+        layout = _CL if x.is_contiguous(memory_format=_CL) and not x.is_contiguous() else torch.contiguous_format
+        if x.stride(1) != 1 or not x.is_contiguous(memory_format=_CL):  # with one channel, strides say NCHW
+            x = torch.empty_like(x, memory_format=_CL).copy_(x)  # and oneDNN would answer in NCHW
+        f0 = _conv(x, *self.head, padding=1)
+        f, u, feats = f0, None, []
+        for i, (b, blk) in enumerate(zip(self.blocks, self.model.body)):
+            t = _conv(f, *b.body1, padding=1, slope=b.slope)
+            fi = _conv(t, *b.body2, padding=1, into=self._branches(b, f))  # + the branches' shuffle sum
+            del t
+            if observe is not None:
+                observe(i, fi)
+            mean = pooled[i].to(fi.dtype) if i < len(pooled) else fi.mean((2, 3))
+            f = torch.addcmul(f, fi, blk.attention(mean)[:, :, None, None])
+            del fi
+            if features:
+                feats.append(f)
+            if stop_after == i:
+                return None, feats
+            u = _linear(f, b.fusion, self.fusion_bias) if u is None else _linear(f, b.fusion, acc=u)
+        g = _conv(u, *self.fusion_3x3, padding=1, into=f0)
+        return _conv(g, *self.tail, padding=1, add=x).contiguous(memory_format=layout), feats
+
+
+def unavailable_reason() -> str | None:
+    """None when this torch has the oneDNN convolutions and this build the shuffle pass, else why not."""
+    if not torch.backends.mkldnn.is_available() or not hasattr(torch.ops.mkldnn, "_convolution_pointwise"):
+        return "this torch has no oneDNN (mkldnn) convolutions"
+    if registry.unavailable_reason("cpu") is not None:
+        return registry.unavailable_reason("cpu")
+    return None
+
+
+def applies(model, x: Tensor) -> bool:
+    """Whether ``model`` runs ``x`` through the plan: float32 CPU inference on the cpu backend (or auto)."""
+    if model.backend not in ("cpu", "auto") or not model.use_cpu_plan:
+        return False
+    if x.device.type != "cpu" or x.dtype != torch.float32 or torch.compiler.is_compiling():
+        return False
+    if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in model.parameters())):
+        return False
+    return unavailable_reason() is None
+
+
+def plan_for(model) -> CpuPlan:
+    """The model's plan, composed again whenever a parameter changed (moved, reloaded or trained)."""
+    key = tuple((p.data_ptr(), p._version) for p in model.parameters())
+    cached = model.__dict__.get("_cpu_plan")
+    if cached is None or cached[0] != key:
+        cached = (key, CpuPlan(model))
+        model.__dict__["_cpu_plan"] = cached
+    return cached[1]
