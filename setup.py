@@ -71,7 +71,8 @@ def extension():
     use_cuda, why = want_cuda()
     debug = env_flag("DEBUG")
     opt = ["-O0", "-g"] if debug else ["-O3"]
-    cxx = opt + ["-fopenmp"]  # torch adds the -std its headers need
+    # torch adds the -std its headers need; no pass reads errno, and without it sqrt vectorizes
+    cxx = opt + ["-fopenmp", "-fno-math-errno"]
     sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/cpu/*.cpp"))
     archs = os.environ.get("MDRN_FAST_CUDA_ARCHS", "8.0;9.0")
     print(f"mdrn-fast: CUDA kernels {'ON' if use_cuda else 'OFF'} ({why})" + (f", archs {archs}" if use_cuda else ""))

@@ -23,33 +23,43 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).parent))
 from floors import device_peaks, floor_seconds  # noqa: E402
-from workloads import PROVIDERS, Skip, distill_workloads, model_workloads, op_workloads  # noqa: E402
+from workloads import PEERS, PROVIDERS, Skip, distill_workloads, model_workloads, op_workloads  # noqa: E402
 
 import mdrn_fast  # noqa: E402
 
 
-def time_it(fn, device: torch.device, quick: bool) -> dict:
-    """Median and 20/80% quantiles in ms; peak memory on GPU (CUDA events via do_bench, L2 flushed)."""
-    if device.type == "cuda":
-        import triton.testing
+def time_gpu(fn, quick: bool) -> dict:
+    """Median and 20/80% quantiles in ms and peak memory (CUDA events via do_bench, L2 flushed)."""
+    import triton.testing
 
-        fn()
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        fn()
-        torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated() - base
-        med, p20, p80 = triton.testing.do_bench(fn, warmup=25, rep=100 if quick else 300, quantiles=[0.5, 0.2, 0.8])
-        return dict(ms=med, p20=p20, p80=p80, peak_mb=peak / 2**20)
     fn()
-    times, budget = [], time.perf_counter() + (0.6 if quick else 3.0)
-    while len(times) < 3 or (time.perf_counter() < budget and len(times) < 50):
-        t = time.perf_counter()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    fn()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    med, p20, p80 = triton.testing.do_bench(fn, warmup=25, rep=100 if quick else 300, quantiles=[0.5, 0.2, 0.8])
+    return dict(ms=med, p20=p20, p80=p80, peak_mb=peak / 2**20)
+
+
+def time_cpu(fns: dict, quick: bool) -> dict:
+    """Medians and 20/80% quantiles in ms of several closures timed in turn, round after round, so that a
+    noisy machine slows them alike and their ratios hold."""
+    for fn in fns.values():
         fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    q = statistics.quantiles(times, n=5) if len(times) >= 5 else [min(times), 0, 0, max(times)]
-    return dict(ms=statistics.median(times), p20=q[0], p80=q[3], peak_mb=None)
+    times: dict = {k: [] for k in fns}
+    budget = time.perf_counter() + (1.5 if quick else 3.0) * len(fns)
+    while min(map(len, times.values())) < 5 or (time.perf_counter() < budget and len(times[next(iter(times))]) < 50):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append((time.perf_counter() - t) * 1e3)
+    out = {}
+    for k, ts in times.items():
+        q = statistics.quantiles(ts, n=5)
+        out[k] = dict(ms=statistics.median(ts), p20=q[0], p80=q[3], peak_mb=None)
+    return out
 
 
 def count_flops(fn) -> float:
@@ -82,48 +92,70 @@ def select_workloads(args, device) -> list:
     return work
 
 
-def measure(w, provider: str, device: torch.device, peaks: dict, state: dict, quick: bool) -> dict:
-    """One row: the provider's timing of workload w, or why it was skipped, or the error it hit (the run goes
-    on either way). ``state`` carries the FLOP count and the eager time across the providers of w."""
+def build(w, provider: str, peaks: dict, state: dict) -> tuple[dict, object]:
+    """(row, closure): the closure to time for the provider, or None and the row says why it was skipped or the
+    error it hit (the run goes on either way). ``state`` carries the FLOP count across the providers of w."""
     row = dict(workload=w.name, group=w.group, provider=provider)
     try:
         fn = w.build(provider)
         if state.get("flops") is None:
             state["flops"] = count_flops(fn)
         floor_ms = floor_seconds(state["flops"], w.bytes, peaks, w.low_precision) * 1e3
-        row.update(time_it(fn, device, quick), flops=state["flops"], bytes=w.bytes, floor_ms=floor_ms)
-        row["pct_of_floor"] = 100 * floor_ms / row["ms"]
-        if provider == "torch":
-            state["base_ms"] = row["ms"]
-        row["speedup"] = state["base_ms"] / row["ms"] if state.get("base_ms") else None
-    except Skip as e:
-        row["skipped"] = str(e)
-    except mdrn_fast.BackendError as e:
+        row.update(flops=state["flops"], bytes=w.bytes, floor_ms=floor_ms)
+        return row, fn
+    except (Skip, mdrn_fast.BackendError) as e:
         row["skipped"] = str(e)
     except torch.cuda.OutOfMemoryError as e:
         row["skipped"] = f"out of memory: {str(e).splitlines()[0]}"
     except Exception as e:  # noqa: BLE001 - one provider failing must not cost the others' rows
         row["error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"
         traceback.print_exc(file=sys.stderr)
-    return row
+    return row, None
+
+
+def measure(w, providers, device: torch.device, peaks: dict, quick: bool) -> list[dict]:
+    """One row per provider of workload w. On a GPU each provider runs alone (CUDA events); on a CPU all of them
+    in turn (time_cpu). Speedups are against eager (``torch``) and against the best peer: the fastest of eager,
+    eager channels_last and torch.compile."""
+    state: dict = {}
+    built = [build(w, p, peaks, state) for p in providers]
+    fns = {row["provider"]: fn for row, fn in built if fn is not None}
+    timed = time_cpu(fns, quick) if device.type == "cpu" else {}
+    rows = []
+    for row, fn in built:
+        if fn is None:
+            rows.append(row)
+            continue
+        try:
+            row.update(timed[row["provider"]] if device.type == "cpu" else time_gpu(fn, quick))
+            row["pct_of_floor"] = 100 * row["floor_ms"] / row["ms"]
+        except Exception as e:  # noqa: BLE001
+            row["error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"
+            traceback.print_exc(file=sys.stderr)
+        rows.append(row)
+        if device.type == "cuda":
+            gc.collect()
+            torch.cuda.empty_cache()
+    ms = {r["provider"]: r["ms"] for r in rows if "ms" in r}
+    peers = [ms[p] for p in PEERS if p in ms]
+    for r in rows:
+        if "ms" in r:
+            r["speedup"] = ms["torch"] / r["ms"] if "torch" in ms else None
+            r["vs_best_peer"] = min(peers) / r["ms"] if peers else None
+    return rows
 
 
 def run(args, peaks: dict, on_row=lambda row: None) -> dict:
     device = torch.device(args.device)
     torch.manual_seed(0)
     providers = [p for p in args.providers.split(",") if p in PROVIDERS]
-    gpu = device.type == "cuda"
     rows = []
     for w in select_workloads(args, device):
-        state: dict = {}
-        for provider in providers:
-            row = measure(w, provider, device, peaks, state, args.quick)
+        for row in measure(w, providers, device, peaks, args.quick):
             rows.append(row)
             on_row(row)
             print(_line(row), file=sys.stderr, flush=True)
-            gc.collect()
-            if gpu:
-                torch.cuda.empty_cache()
+        gc.collect()
     return dict(device=peaks["name"], peaks=peaks, date=dt.date.today().isoformat(), command=" ".join(sys.argv),
                 torch=torch.__version__, triton=_triton_version(), fp32=args.fp32_precision, rows=rows)
 
@@ -143,7 +175,9 @@ def _line(r) -> str:
     if "error" in r:
         return f"{r['workload']:<44} {r['provider']:<8} ERROR: {r['error'][:90]}"
     sp = f"{r['speedup']:.2f}x" if r.get("speedup") else "-"
-    return f"{r['workload']:<44} {r['provider']:<8} {r['ms']:9.3f} ms  {sp:>7}  {r['pct_of_floor']:5.1f}% of floor"
+    bp = f"{r['vs_best_peer']:.2f}x" if r.get("vs_best_peer") else "-"
+    return (f"{r['workload']:<44} {r['provider']:<8} {r['ms']:9.3f} ms  {sp:>7} eager  {bp:>7} best peer  "
+            f"{r['pct_of_floor']:5.1f}% of floor")
 
 
 def markdown(result: dict) -> str:
@@ -153,14 +187,19 @@ def markdown(result: dict) -> str:
            f"{p['flops_tf32'] / 1e12:.1f} TFLOP/s tf32, {p['flops_bf16'] / 1e12:.1f} TFLOP/s bf16, "
            f"{p['bytes_per_s'] / 1e9:.0f} GB/s ({p['source']}). fp32 matmuls and convolutions: {result['fp32']}.",
            f"Command: `{result['command']}`", "",
-           "| workload | provider | median ms | p20-p80 ms | vs torch | % of floor | peak MB |", "|---|---|---|---|---|---|---|"]
+           "Timing: " + ("the providers of a workload in turn, round after round (ratios hold on a noisy machine)"
+                         if result["device"].startswith("CPU") else "CUDA events, each provider alone")
+           + ". vs best peer: against the fastest of eager, eager channels_last and torch.compile.", "",
+           "| workload | provider | median ms | p20-p80 ms | vs torch | vs best peer | % of floor | peak MB |",
+           "|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         if "skipped" in r or "error" in r:
             continue
         mem = f"{r['peak_mb']:.0f}" if r["peak_mb"] is not None else "n/a"
         sp = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
+        bp = f"{r['vs_best_peer']:.2f}x" if r.get("vs_best_peer") else "-"
         out.append(f"| {r['workload']} | {r['provider']} | {r['ms']:.3f} | {r['p20']:.3f}-{r['p80']:.3f} | {sp} | "
-                   f"{r['pct_of_floor']:.1f}% | {mem} |")
+                   f"{bp} | {r['pct_of_floor']:.1f}% | {mem} |")
     skipped = sorted({(r["provider"], r["skipped"]) for r in result["rows"] if "skipped" in r})
     if skipped:
         out += ["", "Not measured here:"] + [f"- {prov}: {why}" for prov, why in skipped]

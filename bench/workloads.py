@@ -16,6 +16,7 @@ from mdrn_fast import ops
 
 FUSED = ("triton", "cuda", "cpu")
 PROVIDERS = ("torch", "torch-cl", "compile", "compile-max") + FUSED  # torch-cl: eager, channels_last
+PEERS = ("torch", "torch-cl", "compile", "compile-max")  # what the fused backends are measured against
 COMPILE_MODES = {"compile": "default", "compile-max": "max-autotune"}
 
 

@@ -1,5 +1,7 @@
 """C++ extension specifics: float64 gradcheck on CPU, the CPU and CUDA noise streams agreeing, and TORCH_CHECK
 errors reaching the user (opcheck of its ops: test_opcheck.py)."""
+import math
+
 import pytest
 import torch
 
@@ -62,6 +64,31 @@ def test_degrade_ragged_edges(scale):
     tensors = [t for _, t in leaves(args)]
     for a, b in zip(torch.autograd.grad(out["cpu"], tensors, g), torch.autograd.grad(out["torch"], tensors, g)):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
+
+
+def philox_normals(count: int, seed: int) -> torch.Tensor:
+    """The documented stream (csrc/philox.h) in float64: Philox4x32-10 of counter g under the 64-bit seed, its
+    four words as two Box-Muller pairs, u = (word >> 8) + 1) / 2^24."""
+    mask, out = 0xFFFFFFFF, []
+    for g in range((count + 3) // 4):
+        c0, c1, c2, c3, k0, k1 = g & mask, g >> 32, 0, 0, seed & mask, seed >> 32
+        for _ in range(10):
+            p0, p1 = 0xD2511F53 * c0, 0xCD9E8D57 * c2
+            c0, c1, c2, c3 = ((p1 >> 32) ^ c1 ^ k0) & mask, p1 & mask, ((p0 >> 32) ^ c3 ^ k1) & mask, p0 & mask
+            k0, k1 = (k0 + 0x9E3779B9) & mask, (k1 + 0xBB67AE85) & mask
+        for a, b in ((c0, c1), (c2, c3)):
+            u1, u2 = ((a >> 8) + 1) / 2**24, ((b >> 8) + 1) / 2**24
+            rad = math.sqrt(-2 * math.log(u1))
+            out += [rad * math.cos(2 * math.pi * u2), rad * math.sin(2 * math.pi * u2)]
+    return torch.tensor(out[:count], dtype=torch.float64)
+
+
+def test_cpu_noise_is_the_documented_stream():
+    """The vectorized CPU pass (polynomial log and sine/cosine) against the stream computed exactly."""
+    z = ops.add_noise(torch.zeros(2, 1, 1, 1501), 255.0, seed=2**33 + 5, backend="cpu")  # std 1: z itself
+    truth = philox_normals(1501, 2**33 + 5)
+    torch.testing.assert_close(z[0, 0, 0].double(), truth, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(z[1, 0, 0].double(), philox_normals(3002, 2**33 + 5)[1501:], atol=1e-6, rtol=1e-6)
 
 
 def test_noise_streams_match_across_devices():
