@@ -8,12 +8,14 @@ Composed, exactly up to float rounding (a 1x1 convolution after a linear map is 
   weight W_f0 W_body2 and bias W_f0 b_body2 + b_fuse;
 - reconstruct at scale s and the part of the fusion 1x1 that reads it: one low-resolution 1x1 whose s*s*C
   outputs are W_fs applied at each sub-pixel, ordered (i, j, c) so that the shuffle reads C contiguous values;
-- the network's fusion 1x1 over the B block outputs: accumulated block by block (a C x C 1x1 each, added into
-  the running sum by the convolution), so that block outputs need not be kept.
+- the network's fusion 1x1 over the B block outputs: accumulated block by block (a C x C GEMM each, added into
+  the running sum in place), so that block outputs need not be kept.
+
+1x1 convolutions are GEMMs on channels-last memory (MKL: 3-5x faster than oneDNN's 1x1 convolutions here).
 
 A block is then, with x its input:
-    t = lrelu(conv3x3(x)),  per scale s: y_s = conv1x1(lrelu(conv3x3(lrelu(conv_s(x)))))
-    f = conv3x3(t) + shuffle_sum(y_s)      (one sum pass, then an add post-op)
+    t = lrelu(conv3x3(x)),  per scale s: h_s = lrelu(conv3x3(lrelu(conv_s(x))))
+    f = conv3x3(t) + reconstruct_sum(h_s)   (the 1x1s, shuffles and sum in one pass, then added into)
     x + f * sigmoid(mlp(mean f))
 """
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from . import registry
@@ -46,7 +47,7 @@ def _conv(x: Tensor, w: Tensor, b: Tensor | None, padding: int = 0, stride: int 
 
 def _linear(x: Tensor, wt: Tensor, b: Tensor | None = None, acc: Tensor | None = None) -> Tensor:
     """A 1x1 convolution as the GEMM it is on channels-last memory: [N*H*W, Cin] @ wt [Cin, Cout] (+ b), or
-    accumulated into ``acc`` in place. (oneDNN's 1x1 convolutions were 3-5x slower than this GEMM here.)"""
+    accumulated into ``acc`` in place."""
     n, c, h, w = x.shape
     rows = x.permute(0, 2, 3, 1).reshape(n * h * w, c)  # a view of channels-last memory
     if acc is not None:
@@ -61,7 +62,7 @@ class _Branch:
     scale: int
     down: tuple[Tensor, Tensor]
     mid: tuple[Tensor, Tensor]
-    up: tuple[Tensor, Tensor]  # reconstruct composed with the fusion's part for it: [C, s*s*C] for (i, j, c)
+    up: tuple[Tensor, Tensor]  # reconstruct composed with the fusion's part for it: [C_in, s*s*C], (i, j, c)
 
 
 @dataclass
@@ -77,8 +78,9 @@ def _wb(conv) -> tuple[Tensor, Tensor]:
     return conv.weight.detach().float().contiguous(), conv.bias.detach().float().contiguous()
 
 
-def _block(blk) -> _Block:
-    """A block's convolutions, composed in float64 and stored in float32."""
+def _block(blk, fusion: Tensor) -> _Block:
+    """A block's convolutions, composed in float64 and stored in float32; ``fusion`` its slice [C, C] of the
+    network's fusion 1x1."""
     c = blk.body1.weight.shape[0]
     wf = blk.fuse.weight.detach().double()[:, :, 0, 0].split(c, dim=1)  # the fusion 1x1, one [C, C] per part
     bf = blk.fuse.bias.detach().double()
@@ -90,7 +92,8 @@ def _block(blk) -> _Block:
         w = torch.einsum("oc,cijk->kijo", wf[k + 1], wu).reshape(-1, s * s * c)
         b = torch.einsum("oc,cij->ijo", wf[k + 1], up.bias.detach().double().view(c, s, s)).reshape(-1)
         branches.append(_Branch(s, _wb(down), _wb(mid), (w.float().contiguous(), b.float().contiguous())))
-    return _Block(blk.slope, _wb(blk.body1), (w2.float().contiguous(), b2.float().contiguous()), branches, None)
+    return _Block(blk.slope, _wb(blk.body1), (w2.float().contiguous(), b2.float().contiguous()), branches,
+                  fusion.t().float().contiguous())
 
 
 class CpuPlan:
@@ -100,20 +103,18 @@ class CpuPlan:
         self.model = model
         self.head, self.fusion_3x3, self.tail = _wb(model.head), _wb(model.fusion_3x3), _wb(model.tail)
         self.fusion_bias = model.fusion_1x1.bias.detach().float().contiguous()
-        c = model.channels
-        fusion = model.fusion_1x1.weight.detach().float()
-        self.blocks = [_block(blk) for blk in model.body]
-        for i, b in enumerate(self.blocks):
-            b.fusion = fusion[:, i * c:(i + 1) * c, 0, 0].t().contiguous()
+        fusion = model.fusion_1x1.weight.detach()[:, :, 0, 0].split(model.channels, dim=1)
+        self.blocks = [_block(blk, part) for blk, part in zip(model.body, fusion)]
 
     @staticmethod
     def _branches(b: _Block, f: Tensor) -> Tensor | None:
-        """Sum over the scales of the shuffled, composed reconstructions (None for a block without branches)."""
+        """Sum over the scales of the composed reconstructions (None for a block without branches)."""
         if not b.branches:
             return None
-        ys = [_linear(_conv(_conv(f, *br.down, stride=br.scale, slope=b.slope), *br.mid, padding=1, slope=b.slope),
-                      br.up[0]) for br in b.branches]  # biases added by the shuffle
-        return torch.ops.mdrn_fast.shuffle_sum(ys, [br.up[1] for br in b.branches], [br.scale for br in b.branches])
+        hs = [_conv(_conv(f, *br.down, stride=br.scale, slope=b.slope), *br.mid, padding=1, slope=b.slope)
+              for br in b.branches]
+        return torch.ops.mdrn_fast.reconstruct_sum(hs, [br.up[0] for br in b.branches], [br.up[1] for br in b.branches],
+                                                   [br.scale for br in b.branches])
 
     @torch.no_grad()
     def trunk(self, x: Tensor, pooled=(), observe=None, stop_after: int | None = None, features: bool = True):
@@ -124,7 +125,7 @@ class CpuPlan:
         f, u, feats = f0, None, []
         for i, (b, blk) in enumerate(zip(self.blocks, self.model.body)):
             t = _conv(f, *b.body1, padding=1, slope=b.slope)
-            fi = _conv(t, *b.body2, padding=1, into=self._branches(b, f))  # + the branches' shuffle sum
+            fi = _conv(t, *b.body2, padding=1, into=self._branches(b, f))  # + the branches
             del t
             if observe is not None:
                 observe(i, fi)
@@ -141,7 +142,7 @@ class CpuPlan:
 
 
 def unavailable_reason() -> str | None:
-    """None when this torch has the oneDNN convolutions and this build the shuffle pass, else why not."""
+    """None when this torch has the oneDNN convolutions and this build the reconstruct_sum pass, else why not."""
     if not torch.backends.mkldnn.is_available() or not hasattr(torch.ops.mkldnn, "_convolution_pointwise"):
         return "this torch has no oneDNN (mkldnn) convolutions"
     if registry.unavailable_reason("cpu") is not None:

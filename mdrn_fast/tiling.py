@@ -94,7 +94,7 @@ def denoise_tiled(model, y: torch.Tensor, tile: int | None = None, overlap: int 
 
             def observe(i, f, rows=rows, cols=cols):
                 if i >= len(pooled):  # the blocks whose means this pass finds
-                    sums[i] += f[..., rows, cols].sum((2, 3), dtype=torch.float64)
+                    sums[i] += _core_sum(f, rows, cols)
 
             model.trunk(_crop(x, t.box), pooled, observe, stop_after=upto, features=False)
             bar.update()
@@ -108,6 +108,14 @@ def denoise_tiled(model, y: torch.Tensor, tile: int | None = None, overlap: int 
         bar.update()
     bar.close()
     return out[..., :h, :w]
+
+
+def _core_sum(f: torch.Tensor, rows: slice, cols: slice) -> torch.Tensor:
+    """[N, C] float64 sums of f over a tile's core: each row in float32 along memory, the rows in float64 (one
+    float64 reduction over a strided crop took 25x longer)."""
+    if f.is_contiguous(memory_format=torch.channels_last):
+        return f.permute(0, 2, 3, 1)[:, rows, cols].sum(2).sum(1, dtype=torch.float64)
+    return f[..., rows, cols].sum(3).sum(2, dtype=torch.float64)
 
 
 def _crop(x: torch.Tensor, box) -> torch.Tensor:

@@ -111,35 +111,41 @@ def test_float64_inference_stays_float64():
         assert m(y).dtype == torch.float64
 
 
-def shuffle_sum_reference(parts, biases, scales):
-    """pixel_shuffle of each part with its channels reordered from (i, j, c) to (c, i, j), biases included."""
+def reconstruct_sum_reference(hs, wts, biases, scales):
+    """Sum of pixel_shuffle(conv1x1(h) + b) with the 1x1's outputs reordered from (i, j, c) to (c, i, j)."""
     out = 0
-    for y, b, s in zip(parts, biases, scales):
-        n, k, h, w = y.shape
+    for h, wt, b, s in zip(hs, wts, biases, scales):
+        y = torch.einsum("nkhw,ko->nohw", h, wt) + b.view(1, -1, 1, 1)
+        n, k, lh, lw = y.shape
         c = k // (s * s)
-        z = (y + b.view(1, -1, 1, 1)).view(n, s, s, c, h, w).permute(0, 3, 1, 2, 4, 5).reshape(n, k, h, w)
-        out = out + F.pixel_shuffle(z, s)
+        y = y.view(n, s, s, c, lh, lw).permute(0, 3, 1, 2, 4, 5).reshape(n, k, lh, lw)
+        out = out + F.pixel_shuffle(y, s)
     return out
 
 
-@pytest.mark.parametrize("scales,shape", [((2, 4), (2, 5, 12, 20)), ((3,), (1, 4, 9, 6)), ((1, 2), (1, 3, 4, 6))])
-def test_shuffle_sum(scales, shape):
+@pytest.mark.parametrize("scales,shape", [((2, 4), (2, 5, 12, 20)), ((3,), (1, 4, 9, 6)), ((1, 2), (1, 3, 4, 6)),
+                                          ((2, 4), (1, 8, 64, 700))])
+def test_reconstruct_sum(scales, shape):
     require("cpu")
     n, c, h, w = shape
-    cl = torch.channels_last
-    parts = [torch.randn(n, s * s * c, h // s, w // s).contiguous(memory_format=cl) for s in scales]
+    cl, ci = torch.channels_last, 6
+    hs = [torch.randn(n, ci, h // s, w // s).contiguous(memory_format=cl) for s in scales]
+    wts = [torch.randn(ci, s * s * c) for s in scales]
     biases = [torch.randn(s * s * c) for s in scales]
-    out = torch.ops.mdrn_fast.shuffle_sum(parts, biases, list(scales))
+    out = torch.ops.mdrn_fast.reconstruct_sum(hs, wts, biases, list(scales))
     assert out.is_contiguous(memory_format=cl)
-    assert_close(out, shuffle_sum_reference(parts, biases, scales), 1e-6, 1e-6, "shuffle_sum")
+    assert_close(out, reconstruct_sum_reference(hs, wts, biases, scales), 1e-5, 1e-5, "reconstruct_sum")
 
 
-def test_shuffle_sum_refuses_what_does_not_fit():
+def test_reconstruct_sum_refuses_what_does_not_fit():
     require("cpu")
-    part, bias = torch.randn(1, 16, 3, 3), torch.randn(16)
-    with pytest.raises(RuntimeError, match="one bias and one scale per part"):
-        torch.ops.mdrn_fast.shuffle_sum([part], [bias], [2, 4])
+    f = torch.ops.mdrn_fast.reconstruct_sum
+    h, wt, b = torch.randn(1, 4, 3, 3), torch.randn(4, 16), torch.randn(16)
+    with pytest.raises(RuntimeError, match="one weight, bias and scale per branch"):
+        f([h], [wt], [b], [2, 4])
     with pytest.raises(RuntimeError, match="a bias: expected shape"):
-        torch.ops.mdrn_fast.shuffle_sum([part], [torch.randn(8)], [2])
+        f([h], [wt], [torch.randn(8)], [2])
+    with pytest.raises(RuntimeError, match="a weight: expected shape"):
+        f([h], [torch.randn(5, 16)], [b], [2])
     with pytest.raises(RuntimeError, match="float32"):
-        torch.ops.mdrn_fast.shuffle_sum([part.double()], [bias.double()], [2])
+        f([h.double()], [wt.double()], [b.double()], [2])
