@@ -23,11 +23,14 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
+from . import cpu_plan
+
 MODES = ("local", "global", "exact")
 DEFAULT_MEMORY = 768 << 20  # bytes of activations per tile (a 24-megapixel photo then stays under 3 GB)
-# inference keeps about this many C-channel float maps alive per pixel (measured: 1.6-1.9 KB per pixel for
-# mdrn-base, C = 32, in float32 on the CPU)
+# inference keeps about this many C-channel float maps alive per pixel: op by op (measured: 1.6-1.9 KB per pixel
+# for mdrn-base, C = 32, in float32 on the CPU), and in the CPU plan (mdrn_fast/cpu_plan.py; measured 0.7 KB)
 _MAPS_PER_PIXEL = 16
+_PLAN_MAPS_PER_PIXEL = 8
 
 
 @dataclass(frozen=True)
@@ -51,22 +54,25 @@ def plan(height: int, width: int, core: int, halo: int) -> list[Tile]:
     return tiles
 
 
-def bytes_per_pixel(model, dtype: torch.dtype) -> int:
-    return _MAPS_PER_PIXEL * model.channels * torch.finfo(dtype).bits // 8
+def bytes_per_pixel(model, y: torch.Tensor) -> int:
+    """Activation bytes per pixel of ``model`` run without gradients on inputs like ``y``."""
+    with torch.no_grad():
+        maps = _PLAN_MAPS_PER_PIXEL if cpu_plan.applies(model, y) else _MAPS_PER_PIXEL
+    return maps * model.channels * torch.finfo(y.dtype).bits // 8
 
 
 def halo_for(model) -> int:
     return -(-model.receptive_radius // model.multiple) * model.multiple
 
 
-def core_for(model, memory: int, dtype: torch.dtype, halo: int) -> int:
+def core_for(model, memory: int, y: torch.Tensor, halo: int) -> int:
     """The largest core (a multiple of the degradation grid) whose tile, halo included, fits ``memory``."""
-    side = int((memory / bytes_per_pixel(model, dtype)) ** 0.5)
+    side = int((memory / bytes_per_pixel(model, y)) ** 0.5)
     return max(model.multiple * 8, (side - 2 * halo) // model.multiple * model.multiple)
 
 
 def fits_whole(model, y: torch.Tensor, memory: int) -> bool:
-    return y.shape[0] * y.shape[-2] * y.shape[-1] * bytes_per_pixel(model, y.dtype) <= memory
+    return y.shape[0] * y.shape[-2] * y.shape[-1] * bytes_per_pixel(model, y) <= memory
 
 
 @torch.no_grad()
@@ -80,7 +86,7 @@ def denoise_tiled(model, y: torch.Tensor, tile: int | None = None, overlap: int 
     if halo % model.multiple or (tile is not None and (tile % model.multiple or tile <= 0)):
         raise ValueError(f"tile ({tile}) and overlap ({halo}) must be positive multiples of {model.multiple}")
     x, h, w = model._pad(y)
-    core = tile if tile is not None else core_for(model, memory, y.dtype, halo)
+    core = tile if tile is not None else core_for(model, memory, y, halo)
     tiles = plan(x.shape[-2], x.shape[-1], core, halo)
     passes = {"local": 0, "global": 1, "exact": model.blocks}[mode] if len(tiles) > 1 else 0
     bar = tqdm(total=len(tiles) * (passes + 1), desc="tiles", unit="tile", disable=not progress or len(tiles) == 1)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import mdrn_fast
-from mdrn_fast import MDRN
+from mdrn_fast import MDRN, cpu_plan
 from mdrn_fast.images import quantize
 from mdrn_fast.inference import denoise_tensor
 from mdrn_fast.tiling import bytes_per_pixel, core_for, halo_for, plan
@@ -62,12 +62,25 @@ def test_global_mode_stays_within_one_uint8_level_local_does_not():
     assert (diff["local"] > 0).sum() > 10 * max(1, (diff["global"] > 0).sum())
 
 
-def test_the_memory_budget_sets_the_tile():
-    m = mdrn_fast.mdrn("mdrn-base")
+@pytest.mark.parametrize("backend", ["torch", "auto"])
+def test_the_memory_budget_sets_the_tile(backend):
+    m = mdrn_fast.mdrn("mdrn-base", backend=backend)
+    y = torch.rand(1, 1, 8, 8)
     assert halo_for(m) == 48 and m.receptive_radius == 45
-    core = core_for(m, 1 << 30, torch.float32, 48)
-    assert (core + 96) ** 2 * bytes_per_pixel(m, torch.float32) <= 1 << 30 and core % 4 == 0
-    assert core_for(m, 1 << 20, torch.float32, 48) == 32, "never below 8 grid cells"
+    core = core_for(m, 1 << 30, y, 48)
+    assert (core + 96) ** 2 * bytes_per_pixel(m, y) <= 1 << 30 and core % 4 == 0
+    assert core_for(m, 1 << 20, y, 48) == 32, "never below 8 grid cells"
+
+
+def test_the_cpu_plan_gets_larger_tiles():
+    """It keeps about half as many maps alive per pixel as op-by-op inference (mdrn_fast/cpu_plan.py)."""
+    y = torch.rand(1, 1, 8, 8)
+    if cpu_plan.unavailable_reason() is not None:
+        pytest.skip(f"cpu plan unavailable: {cpu_plan.unavailable_reason()}")
+    m = mdrn_fast.mdrn("mdrn-base", backend="cpu")
+    plan_bytes = bytes_per_pixel(m, y)
+    m.use_cpu_plan = False
+    assert plan_bytes * 2 == bytes_per_pixel(m, y)
 
 
 def test_tile_arguments_are_checked():
