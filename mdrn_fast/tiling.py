@@ -26,7 +26,7 @@ from tqdm import tqdm
 from . import cpu_plan
 
 MODES = ("local", "global", "exact")
-DEFAULT_MEMORY = 768 << 20  # bytes of activations per tile (a 24-megapixel photo then stays under 3 GB)
+DEFAULT_MEMORY = 1 << 30  # bytes of activations per tile (a 24-megapixel photo then stays under 3 GB)
 # inference keeps about this many C-channel float maps alive per pixel: op by op (measured: 1.6-1.9 KB per pixel
 # for mdrn-base, C = 32, in float32 on the CPU), and in the CPU plan (mdrn_fast/cpu_plan.py; measured 0.7 KB)
 _MAPS_PER_PIXEL = 16

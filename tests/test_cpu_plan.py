@@ -104,6 +104,15 @@ def test_where_the_plan_applies():
     assert m.head.weight.grad is not None
 
 
+def test_inference_mode_too():
+    m = model()
+    y = torch.rand(1, 1, 20, 24)
+    with torch.inference_mode():
+        out = m(y)
+    _, ref = both(m, y)
+    assert_close(out, ref, *tol(ref), "inference_mode")
+
+
 def test_float64_inference_stays_float64():
     m = model().double()
     y = torch.rand(1, 1, 16, 16, dtype=torch.float64)

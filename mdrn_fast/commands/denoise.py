@@ -25,8 +25,8 @@ def add_arguments(parser) -> None:
 
 def add_tiling_arguments(parser) -> None:
     """--memory, --tile, --overlap, --tiling: how large images are split (shared with eval)."""
-    parser.add_argument("--memory", default="768M", type=parse_bytes,
-                        help="memory for the network's activations (default 768M): larger images go in tiles")
+    parser.add_argument("--memory", default="1G", type=parse_bytes,
+                        help="memory for the network's activations (default 1G): larger images go in tiles")
     parser.add_argument("--tile", type=int,
                         help="tile core size in pixels, a multiple of the degradation grid, 4 (default: from --memory)")
     parser.add_argument("--overlap", type=int, help="tile halo in pixels (default: the receptive field, 48)")

@@ -19,4 +19,4 @@ def bias_lrelu(t, bias, slope):
 @register("add_residual", "cpu")
 @register("add_residual", "cuda")
 def add_residual(t, r):
-    return _ops.add_residual(t, r)
+    return _ops.add_residual.default(t, r)  # the overload itself: a lone add is all dispatch overhead and bandwidth
