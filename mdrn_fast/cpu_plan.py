@@ -145,17 +145,16 @@ def unavailable_reason() -> str | None:
     """None when this torch has the oneDNN convolutions and this build the reconstruct_sum pass, else why not."""
     if not torch.backends.mkldnn.is_available() or not hasattr(torch.ops.mkldnn, "_convolution_pointwise"):
         return "this torch has no oneDNN (mkldnn) convolutions"
-    if registry.unavailable_reason("cpu") is not None:
-        return registry.unavailable_reason("cpu")
-    return None
+    return registry.unavailable_reason("cpu")
 
 
 def applies(model, x: Tensor) -> bool:
     """Whether ``model`` runs ``x`` through the plan: float32 CPU inference on the cpu backend (or auto)."""
-    if model.backend not in ("cpu", "auto") or not model.use_cpu_plan:
+    if model.backend not in ("cpu", "auto") or not model.use_cpu_plan or torch.compiler.is_compiling():
         return False
-    if x.device.type != "cpu" or x.dtype != torch.float32 or torch.compiler.is_compiling():
-        return False
+    w, cpu32 = model.head.weight, ("cpu", torch.float32)
+    if (x.device.type, x.dtype) != cpu32 or (w.device.type, w.dtype) != cpu32:
+        return False  # op by op runs it, or says what does not match
     if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in model.parameters())):
         return False
     return unavailable_reason() is None

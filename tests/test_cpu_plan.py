@@ -94,6 +94,8 @@ def test_where_the_plan_applies():
     with torch.no_grad():
         assert cpu_plan.applies(m, y)
         assert not cpu_plan.applies(m, y.double())  # float64 runs op by op, in float64
+        assert not cpu_plan.applies(m.double(), y)  # and a mismatch gets op by op's error
+        m.float()
         assert not cpu_plan.applies(m.set_backend("torch"), y)
         m.set_backend("cpu").use_cpu_plan = False
         assert not cpu_plan.applies(m, y)
