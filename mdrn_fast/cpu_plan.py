@@ -119,8 +119,9 @@ class CpuPlan:
     @torch.no_grad()
     def trunk(self, x: Tensor, pooled=(), observe=None, stop_after: int | None = None, features: bool = True):
         layout = _CL if x.is_contiguous(memory_format=_CL) and not x.is_contiguous() else torch.contiguous_format
-        if x.stride(1) != 1 or not x.is_contiguous(memory_format=_CL):  # with one channel, strides say NCHW
-            x = torch.empty_like(x, memory_format=_CL).copy_(x)  # and oneDNN would answer in NCHW
+        n, c, h, w = x.shape
+        if x.stride() != (h * w * c, 1, w * c, c):  # oneDNN reads strides literally, those of size-1 dims too:
+            x = torch.empty_like(x, memory_format=_CL).copy_(x)  # others make every convolution after it slow
         f0 = _conv(x, *self.head, padding=1)
         f, u, feats = f0, None, []
         for i, (b, blk) in enumerate(zip(self.blocks, self.model.body)):

@@ -63,6 +63,15 @@ def test_layout_follows_the_input_and_the_input_is_left_alone():
     assert_close(out_cl, ref, *tol(ref), "channels-last input")
 
 
+def test_strides_of_size_one_dims_do_not_matter():
+    """A photo's [H, W, 1] array seen as [1, 1, H, W] has strides (1, 1, W, 1): the same pixels."""
+    m = model()
+    hwc = torch.rand(24, 20, 1)
+    y = hwc.permute(2, 0, 1)[None]
+    out, ref = both(m, y)
+    assert_close(out, ref, *tol(ref), "strided input")
+
+
 def test_plan_follows_new_weights():
     """The composed weights are rebuilt when a parameter changes in place (load_state_dict, an optimizer)."""
     m = model()
