@@ -79,8 +79,22 @@ def test_a_failing_provider_costs_only_its_own_row():
     assert by["torch"]["ms"] > 0 and by["cpu"]["ms"] > 0
     assert "kernel exploded" in by["triton"]["error"]
     assert "not available" in by["cuda"]["skipped"]
+    assert by["cpu"]["vs_best_peer"] == pytest.approx(by["torch"]["ms"] / by["cpu"]["ms"])  # torch: the only peer
     md = speed.markdown(result)
     assert "Failed here:" in md and "kernel exploded" in md
+
+
+def test_a_workload_no_provider_can_run_gives_skipped_rows_only():
+    speed, workloads = _bench_modules()
+
+    def build(provider):
+        raise workloads.Skip("not here")
+
+    args = argparse.Namespace(device="cpu", providers="torch,cpu", quick=True, only=None, fp32_precision="ieee")
+    peaks = dict(name="test", flops_bf16=1e12, flops_tf32=1e12, flops_fp32=1e12, bytes_per_s=1e10, source="test")
+    with mock.patch.object(speed, "select_workloads", return_value=[workloads.Workload("toy", "op", build, 64.0)]):
+        result = speed.run(args, peaks)
+    assert [r["skipped"] for r in result["rows"]] == ["not here", "not here"]
 
 
 def test_gpu_check_runs_its_stages_and_records_them(tmp_path):
