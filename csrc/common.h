@@ -56,6 +56,21 @@ inline at::Tensor batched_mm(const at::Tensor& w, const at::Tensor& x) {
   return out;
 }
 
+// Sum of term(i) over [lo, hi) in independent lanes, so that the loop vectorizes (one running sum would not:
+// float addition is not reassociated), added up in a fixed order. Inlined into its caller's (MDRN_SIMD) target.
+template <typename acc_t, typename F>
+inline acc_t lane_sum(int64_t lo, int64_t hi, const F& term) {
+  constexpr int kLanes = 16;
+  acc_t lane[kLanes] = {};
+  int64_t i = lo;
+  for (; i + kLanes <= hi; i += kLanes)
+    for (int k = 0; k < kLanes; ++k) lane[k] += term(i + k);
+  acc_t sum = 0;
+  for (; i < hi; ++i) sum += term(i);
+  for (int k = 0; k < kLanes; ++k) sum += lane[k];
+  return sum;
+}
+
 // out[k] = sum over n of partial[n * K + k], n in order: the end of a reduction done per (n, k) plane in
 // parallel, summed over the batch in a fixed order (deterministic whatever the thread count).
 template <typename acc_t, typename scalar_t>

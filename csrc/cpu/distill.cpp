@@ -7,19 +7,13 @@ namespace mdrn_fast {
 
 namespace cpu {
 
-// Sum of |a - b| or (a - b)^2 over [lo, hi), in independent lanes that the compiler turns into SIMD adds.
+// Sum of |a - b| or (a - b)^2 over [lo, hi), in SIMD lanes (lane_sum).
 template <bool kSquare, typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
 static acc_t lp_chunk(const scalar_t* a, const scalar_t* b, int64_t lo, int64_t hi) {
-  constexpr int kLanes = 16;
-  acc_t lane[kLanes] = {};
-  auto term = [](acc_t d) { return kSquare ? d * d : std::abs(d); };
-  int64_t i = lo;
-  for (; i + kLanes <= hi; i += kLanes)
-    for (int k = 0; k < kLanes; ++k) lane[k] += term(static_cast<acc_t>(a[i + k]) - static_cast<acc_t>(b[i + k]));
-  acc_t sum = 0;
-  for (; i < hi; ++i) sum += term(static_cast<acc_t>(a[i]) - static_cast<acc_t>(b[i]));
-  for (int k = 0; k < kLanes; ++k) sum += lane[k];
-  return sum;
+  return lane_sum<acc_t>(lo, hi, [&](int64_t i) {
+    const acc_t d = static_cast<acc_t>(a[i]) - static_cast<acc_t>(b[i]);
+    return kSquare ? d * d : std::abs(d);
+  });
 }
 
 at::Tensor lp_partials(const at::Tensor& a, const at::Tensor& b, bool square) {

@@ -27,27 +27,17 @@ MDRN_SIMD void bias_lrelu_plane(const scalar_t* __restrict__ src, scalar_t* __re
   }
 }
 
-// One plane of the backward: g_out = g * (out > 0 ? 1 : s) (the mask as a 0/1 factor), returning its sum,
-// accumulated in independent lanes so that the loop vectorizes (a single running sum would not: float addition
-// is not reassociated) and in a fixed order.
+// One plane of the backward: g_out = g * (out > 0 ? 1 : s) (the mask as a 0/1 factor), returning its sum
+// (lane_sum: vectorized, in a fixed order).
 template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
 MDRN_SIMD acc_t bias_lrelu_backward_plane(const scalar_t* __restrict__ g_in, const scalar_t* __restrict__ o_in,
                                           scalar_t* __restrict__ g_out, int64_t n, acc_t s) {
-  constexpr int kLanes = 16;
-  acc_t lane[kLanes] = {};
-  auto step = [&](int64_t i) {
+  return lane_sum<acc_t>(0, n, [&](int64_t i) {
     const acc_t positive = static_cast<acc_t>(static_cast<acc_t>(o_in[i]) > 0);
     const acc_t g = static_cast<acc_t>(g_in[i]) * (s + (1 - s) * positive);
     g_out[i] = static_cast<scalar_t>(g);
     return g;
-  };
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int k = 0; k < kLanes; ++k) lane[k] += step(i + k);
-  acc_t acc = 0;
-  for (; i < n; ++i) acc += step(i);
-  for (int k = 0; k < kLanes; ++k) acc += lane[k];
-  return acc;
+  });
 }
 
 at::Tensor bias_lrelu(const at::Tensor& t, const at::Tensor& bias, double slope) {

@@ -7,7 +7,7 @@
 // agree with libm to a few float ulps, so the CPU and CUDA streams agree to about 1e-6 (tests/test_cpp.py).
 #include <ATen/Parallel.h>
 
-#include <cstring>
+#include <c10/util/bit_cast.h>
 
 #include "../common.h"
 #include "../passes/noise.h"
@@ -19,24 +19,12 @@ namespace cpu {
 
 constexpr int64_t kLanes = 64;  // counters (groups of 4 normals) per block
 
-static inline float bits_to_float(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-static inline uint32_t float_to_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-
 // log(u) for a normal float u > 0: u = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s), s = (m-1)/(m+1),
 // |s| <= 0.172, by its series to s^9 (truncation below 1e-9).
 static inline float log_positive(float u) {
-  const uint32_t bits = float_to_bits(u);
+  const uint32_t bits = c10::bit_cast<uint32_t>(u);
   int32_t e = static_cast<int32_t>(bits >> 23) - 127;
-  float m = bits_to_float((bits & 0x7fffffu) | 0x3f800000u);  // [1, 2)
+  float m = c10::bit_cast<float>((bits & 0x7fffffu) | 0x3f800000u);  // [1, 2)
   const bool high = m > 1.41421356f;
   m = high ? m * 0.5f : m;
   e += high ? 1 : 0;
