@@ -93,6 +93,11 @@ def select_workloads(args, device) -> list:
     return work
 
 
+def _error(e: Exception) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0][:300] if text else ''}"
+
+
 def build(w, provider: str, peaks: dict, state: dict) -> tuple[dict, object]:
     """(row, closure): the closure to time for the provider, or None and the row says why it was skipped or the
     error it hit (the run goes on either way). ``state`` carries the FLOP count across the providers of w."""
@@ -109,32 +114,37 @@ def build(w, provider: str, peaks: dict, state: dict) -> tuple[dict, object]:
     except torch.cuda.OutOfMemoryError as e:
         row["skipped"] = f"out of memory: {str(e).splitlines()[0]}"
     except Exception as e:  # noqa: BLE001 - one provider failing must not cost the others' rows
-        row["error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"
+        row["error"] = _error(e)
         traceback.print_exc(file=sys.stderr)
     return row, None
 
 
+def _record(row: dict, timing) -> dict:
+    """row with the timing ``timing()`` returns, or the error it raised."""
+    try:
+        row.update(timing())
+        row["pct_of_floor"] = 100 * row["floor_ms"] / row["ms"]
+    except Exception as e:  # noqa: BLE001
+        row["error"] = _error(e)
+        traceback.print_exc(file=sys.stderr)
+    return row
+
+
 def measure(w, providers, device: torch.device, peaks: dict, quick: bool) -> list[dict]:
-    """One row per provider of workload w. On a GPU each provider runs alone (CUDA events); on a CPU all of them
-    in turn (time_cpu). Speedups are against eager (``torch``) and against the best peer: the fastest of eager,
-    eager channels_last and torch.compile."""
+    """One row per provider of workload w. On a GPU each provider is built, timed alone (CUDA events) and freed
+    before the next; on a CPU all are built, then timed in turn (time_cpu). Speedups are against eager
+    (``torch``) and against the best peer: the fastest of eager, eager channels_last and torch.compile."""
     state: dict = {}
-    built = [build(w, p, peaks, state) for p in providers]
-    fns = {row["provider"]: fn for row, fn in built if fn is not None}
-    timed = time_cpu(fns, quick) if device.type == "cpu" else {}
     rows = []
-    for row, fn in built:
-        if fn is None:
-            rows.append(row)
-            continue
-        try:
-            row.update(timed[row["provider"]] if device.type == "cpu" else time_gpu(fn, quick))
-            row["pct_of_floor"] = 100 * row["floor_ms"] / row["ms"]
-        except Exception as e:  # noqa: BLE001
-            row["error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"
-            traceback.print_exc(file=sys.stderr)
-        rows.append(row)
-        if device.type == "cuda":
+    if device.type == "cpu":
+        built = [build(w, p, peaks, state) for p in providers]
+        timed = time_cpu({row["provider"]: fn for row, fn in built if fn is not None}, quick)
+        rows = [row if fn is None else _record(row, lambda row=row: timed[row["provider"]]) for row, fn in built]
+    else:
+        for provider in providers:
+            row, fn = build(w, provider, peaks, state)
+            rows.append(row if fn is None else _record(row, lambda: time_gpu(fn, quick)))
+            del fn
             gc.collect()
             torch.cuda.empty_cache()
     ms = {r["provider"]: r["ms"] for r in rows if "ms" in r}
