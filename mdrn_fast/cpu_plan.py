@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from . import registry
+from .composition import compose_block
 
 _CL = torch.channels_last
 
@@ -79,21 +80,13 @@ def _wb(conv) -> tuple[Tensor, Tensor]:
 
 
 def _block(blk, fusion: Tensor) -> _Block:
-    """A block's convolutions, composed in float64 and stored in float32; ``fusion`` its slice [C, C] of the
-    network's fusion 1x1."""
-    c = blk.body1.weight.shape[0]
-    wf = blk.fuse.weight.detach().double()[:, :, 0, 0].split(c, dim=1)  # the fusion 1x1, one [C, C] per part
-    bf = blk.fuse.bias.detach().double()
-    w2 = torch.einsum("oc,cikl->oikl", wf[0], blk.body2.weight.detach().double())
-    b2 = wf[0] @ blk.body2.bias.detach().double() + bf
-    branches = []
-    for k, (s, down, mid, up) in enumerate(zip(blk.scales, blk.down, blk.mid, blk.up)):
-        wu = up.weight.detach().double()[:, :, 0, 0].view(c, s, s, -1)  # output channels (c, i, j) of reconstruct
-        w = torch.einsum("oc,cijk->kijo", wf[k + 1], wu).reshape(-1, s * s * c)
-        b = torch.einsum("oc,cij->ijo", wf[k + 1], up.bias.detach().double().view(c, s, s)).reshape(-1)
-        branches.append(_Branch(s, _wb(down), _wb(mid), (w.float().contiguous(), b.float().contiguous())))
-    return _Block(blk.slope, _wb(blk.body1), (w2.float().contiguous(), b2.float().contiguous()), branches,
-                  fusion.t().float().contiguous())
+    """A block's convolutions, composed (mdrn_fast.composition) and stored in float32; ``fusion`` its slice
+    [C, C] of the network's fusion 1x1."""
+    composed = compose_block(blk)
+    f32 = lambda t: t.float().contiguous()  # noqa: E731
+    branches = [_Branch(s, _wb(down), _wb(mid), (f32(w.permute(2, 0, 1, 3).flatten(1)), f32(b.flatten())))
+                for s, down, mid, (w, b) in zip(blk.scales, blk.down, blk.mid, composed.ups)]
+    return _Block(blk.slope, _wb(blk.body1), tuple(f32(t) for t in composed.body2), branches, f32(fusion.t()))
 
 
 class CpuPlan:

@@ -25,6 +25,15 @@ def add_residual(t: Tensor, r: Tensor) -> Tensor:
     return t + r
 
 
+def conv3x3(x: Tensor, weight: Tensor, bias: Tensor, slope: float | None = None,
+            residual: Tensor | None = None) -> Tensor:
+    """lrelu?(conv2d(x, weight, bias, padding=1)) + residual?, weight [C_out, C_in, 3, 3]: every 3x3 of MDRN."""
+    out = F.conv2d(x, weight, bias, padding=1)
+    if slope is not None:
+        out = F.leaky_relu(out, slope)
+    return out if residual is None else out + residual
+
+
 def degrade(x: Tensor, weight: Tensor, bias: Tensor, scale: int, slope: float = LEAKY_SLOPE) -> Tensor:
     """DEGRADE: lrelu(conv2d(x, weight, bias, stride=scale)), weight [C_out, C_in, scale, scale]."""
     return F.leaky_relu(F.conv2d(x, weight, bias, stride=scale), slope)

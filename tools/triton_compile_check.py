@@ -11,7 +11,12 @@ the ptxas bundled with Triton) and shared memory, and the check fails on
     passes: Triton's autotuner skips configs that run out of resources),
   - a grid over CUDA's limits (x < 2^31, y and z <= 65535),
   - spills in a kernel that is not autotuned, or in every config of an autotuned launch, on sm_90 (the GPUs
-    this project is tuned for; on other targets spills are listed as warnings).
+    this project is tuned for; on other targets spills are listed as warnings),
+  - a matrix kernel of TENSOR_CORE_KERNELS compiled for float16, bfloat16 or TF32 without a tensor-core
+    instruction (``wgmma`` on sm_90, ``mma`` on sm_80) in its PTX.
+
+The report also gives each kernel's tensor-core instruction counts and the CTAs per SM its registers, shared
+memory and warps allow.
 
     python tools/triton_compile_check.py                 # sm_90, every case, every config
     python tools/triton_compile_check.py --arch 80 --quick
@@ -48,7 +53,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 SHARED_MEMORY = {80: 166912, 86: 101376, 89: 101376, 90: 232448}  # bytes per block, opt-in maximum
+SM_SHARED_MEMORY = {80: 167936, 86: 102400, 89: 102400, 90: 233472}  # bytes per SM
+SM_THREADS = {80: 2048, 86: 1536, 89: 1536, 90: 2048}
 GRID_LIMITS = (2**31 - 1, 65535, 65535)
+# kernels whose products must run on tensor cores in float16, bfloat16 and TF32 (the others' dots may upcast)
+TENSOR_CORE_KERNELS = {"_conv_kernel", "_conv_weight_grad_kernel", "_block_tail_kernel", "_fuse_parts_kernel",
+                       "_gemm_kernel", "_weight_grad_kernel"}
 
 
 class StandInDriver(DriverBase):
@@ -99,6 +109,11 @@ class Launch:
     registers: int | None = None
     spill_stores: int | None = None
     spill_loads: int | None = None
+    warps: int | None = None
+    wgmma: int | None = None  # tensor-core instructions in the PTX: Hopper's warpgroup MMA, and mma.sync
+    mma: int | None = None
+    ctas_per_sm: int | None = None
+    low_precision: bool = False  # float16 / bfloat16 / TF32: its dots must be on tensor cores
     error: str | None = None
     problems: list = field(default_factory=list)
 
@@ -110,6 +125,7 @@ class Recorder:
         self.launches: list[Launch] = []
         self.kernels: dict[int, object] = {}  # id(Launch) -> CompiledKernel
         self.case = ""
+        self.low_precision = False
         self.all_configs = all_configs
         self._groups = 0
         self._autotune: tuple[int, str] | None = None
@@ -123,7 +139,7 @@ class Recorder:
             meta = {**dict(zip(names, args)), **kwargs}
             group, config = recorder._autotune or (0, "")
             launch = Launch(recorder.case, fn.fn.__name__, config or _constexprs(fn, meta), autotuned=bool(group),
-                            group=group)
+                            group=group, low_precision=recorder.low_precision)
             recorder.launches.append(launch)
             try:
                 kernel = jit_run(fn, *args, grid=grid, warmup=True, **kwargs)
@@ -259,16 +275,37 @@ def _large_cases():
 
 @contextlib.contextmanager
 def tf32(enabled: bool):
-    before = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = enabled
+    """PyTorch's two fp32 switches, the matmul one (the GEMM kernels follow it) and cuDNN's (the convolutions)."""
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
     try:
         yield
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = before
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def _plan_cases(quick: bool):
+    """The GPU inference plan (mdrn_fast/gpu_plan.py) of mdrn-base, gray and color, at a test size and at the
+    benchmark's, in each dtype it runs: every convolution shape of the network, the block tail, the scale-add and
+    the fusion."""
+    from mdrn_fast import gpu_plan
+    from mdrn_fast.models import mdrn
+
+    shapes = [((1, 1, 20, 28), False), ((2, 3, 64, 64), True)]
+    if not quick:
+        shapes.append(((16, 1, 256, 256), False))
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        for shape, every in shapes:
+            for preset in ("mdrn-base", "mdrn-large") if shape[1] == 3 else ("mdrn-base",):
+                def call(shape=shape, dtype=dtype, preset=preset):
+                    model = mdrn(preset, in_channels=shape[1], backend="torch")
+                    gpu_plan.GpuPlan(model, dtype).trunk(torch.rand(shape))
+
+                yield f"gpu plan {preset} {'x'.join(map(str, shape))} {str(dtype)[6:]}", dtype, every, call
 
 
 def cases(quick: bool):
-    for name, dtype, every, call in [*_op_cases(quick), *_distill_cases(quick), *_large_cases()]:
+    for name, dtype, every, call in [*_op_cases(quick), *_distill_cases(quick), *_large_cases(), *_plan_cases(quick)]:
         yield name, dtype, every, call, False
         if dtype == torch.float32 and not name.endswith("(grid limits)"):
             yield name + " tf32", dtype, every and not quick, call, True
@@ -297,6 +334,7 @@ def check(arch: int, quick: bool, only: str | None, every_config: bool = False) 
         pass
     for name, dtype, every, call, use_tf32 in selected:
         recorder.case, recorder.all_configs = name, every or every_config
+        recorder.low_precision = dtype in (torch.float16, torch.bfloat16) or use_tf32
         torch.manual_seed(0)
         try:
             with tf32(use_tf32):
@@ -306,6 +344,15 @@ def check(arch: int, quick: bool, only: str | None, every_config: bool = False) 
                 continue
             failures.append(f"{name}: {type(e).__name__}: {str(e).strip().splitlines()[-1][:400]}")
     return recorder.launches, failures, recorder
+
+
+def ctas_per_sm(arch: int, registers: int, warps: int, shared: int) -> int:
+    """CTAs of a kernel one SM holds at once: limited by its 64K registers (allocated per warp in units of 256),
+    its shared memory, its threads and 32 CTAs."""
+    per_warp = -(-registers * 32 // 256) * 256
+    by_registers = 65536 // (per_warp * warps)
+    by_shared = SM_SHARED_MEMORY.get(arch, SM_SHARED_MEMORY[80]) // (shared + 1024) if shared else 32
+    return max(0, min(by_registers, by_shared, SM_THREADS.get(arch, 2048) // (32 * warps), 32))
 
 
 def judge(arch: int, launches: list[Launch], recorder: Recorder, spills_fail: bool) -> tuple[list[str], list[str]]:
@@ -318,8 +365,14 @@ def judge(arch: int, launches: list[Launch], recorder: Recorder, spills_fail: bo
             continue
         launch.shared = int(kernel.metadata.shared)
         launch.registers, launch.spill_stores, launch.spill_loads = ptxas_usage(kernel.asm["ptx"], ptxas_cache)
+        launch.warps = int(kernel.metadata.num_warps)
+        ptx = kernel.asm["ptx"]
+        launch.wgmma, launch.mma = ptx.count("wgmma.mma_async"), ptx.count("mma.sync")
+        launch.ctas_per_sm = ctas_per_sm(arch, launch.registers, launch.warps, launch.shared)
         if launch.shared > limit:
             launch.problems.append(f"shared memory {launch.shared} > {limit} bytes")
+        if launch.kernel in TENSOR_CORE_KERNELS and launch.low_precision and not (launch.wgmma or launch.mma):
+            launch.problems.append("no tensor-core instruction (wgmma / mma) in a float16, bfloat16 or TF32 variant")
         if launch.spill_stores and spills_fail:
             launch.problems.append(f"spills {launch.spill_stores} bytes")
         for axis, (size, most) in enumerate(zip(launch.grid, GRID_LIMITS)):
@@ -355,16 +408,22 @@ def summary(arch: int, launches: list[Launch]) -> str:
         if x.registers is None:
             continue
         key = (x.kernel, x.config)
-        r = rows.setdefault(key, [0, 0, 0, 0, 0])
+        r = rows.setdefault(key, [0, 0, 0, 0, 0, 0, 0, 32])
         r[0] = max(r[0], x.registers)
         r[1] = max(r[1], x.spill_stores)
         r[2] = max(r[2], x.shared)
         r[3] = max(r[3], max(x.grid) if x.grid else 0)
         r[4] += 1
-    lines = [f"sm_{arch}: {len(launches)} launches, {len(rows)} kernel configs",
-             f"{'kernel':<26} {'config':<58} {'regs':>4} {'spill B':>7} {'smem B':>7} {'max grid':>9} {'launches':>8}"]
-    for (kernel, config), (regs, spill, smem, grid, n) in sorted(rows.items()):
-        lines.append(f"{kernel:<26} {config[:58]:<58} {regs:>4} {spill:>7} {smem:>7} {grid:>9} {n:>8}")
+        r[5] = max(r[5], x.wgmma)
+        r[6] = max(r[6], x.mma)
+        r[7] = min(r[7], x.ctas_per_sm)
+    lines = [f"sm_{arch}: {len(launches)} launches, {len(rows)} kernel configs (wgmma, mma: most tensor-core "
+             "instructions in the PTX of any launch; CTAs/SM: fewest)",
+             f"{'kernel':<26} {'config':<58} {'regs':>4} {'spill B':>7} {'smem B':>7} {'wgmma':>5} {'mma':>5} "
+             f"{'CTA/SM':>6} {'max grid':>9} {'launches':>8}"]
+    for (kernel, config), (regs, spill, smem, grid, n, wg, mma, ctas) in sorted(rows.items()):
+        lines.append(f"{kernel:<26} {config[:58]:<58} {regs:>4} {spill:>7} {smem:>7} {wg:>5} {mma:>5} {ctas:>6} "
+                     f"{grid:>9} {n:>8}")
     return "\n".join(lines)
 
 

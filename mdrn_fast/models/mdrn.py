@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import cpu_plan, ops
+from .. import cpu_plan, gpu_plan, ops
 from ..reference import LEAKY_SLOPE
 from ..registry import check_backend
 
@@ -78,10 +78,15 @@ class MDRN(nn.Module):
     returns the B block outputs (on the padded grid), the features HMDS distills.
 
     float32 inference on the CPU with the ``cpu`` backend (or ``auto``) runs a composed plan
-    (mdrn_fast.cpu_plan); set ``use_cpu_plan = False`` to run it op by op instead.
+    (mdrn_fast.cpu_plan); set ``use_cpu_plan = False`` to run it op by op instead. Inference with the ``triton``
+    backend runs the GPU plan (mdrn_fast.gpu_plan: NHWC Triton convolutions, composed layers), replayed from a
+    CUDA graph for a shape seen before; ``use_gpu_plan = False`` runs it op by op, ``cuda_graphs = False``
+    without graphs.
     """
 
     use_cpu_plan = True
+    use_gpu_plan = True
+    cuda_graphs = True
 
     def __init__(self, in_channels: int = 1, channels: int = 32, blocks: int = 6, scales: Sequence[int] = (2, 4),
                  slope: float = LEAKY_SLOPE, backend: str = "auto"):
@@ -140,6 +145,11 @@ class MDRN(nn.Module):
         (None, block outputs) after block i."""
         if cpu_plan.applies(self, x):
             return cpu_plan.plan_for(self).trunk(x, pooled, observe, stop_after, features)
+        if gpu_plan.applies(self, x):
+            plan = gpu_plan.plan_for(self, x)
+            if not features and not pooled and observe is None and stop_after is None:
+                return plan.run(x, self.cuda_graphs)
+            return plan.trunk(x, pooled, observe, stop_after, features)
         be = self.backend
         f0 = self.head(x)
         feats = []
