@@ -3,13 +3,10 @@ residual add fused (post-ops), and the network's linear layers composed so that 
 remain. The `cpu` backend (and `auto` on CPU tensors) runs float32 inference through it; training, other dtypes
 and other devices run op by op.
 
-Composed, exactly up to float rounding (a 1x1 convolution after a linear map is one linear map):
-- a block's second 3x3 convolution and the part of its fusion 1x1 that reads it: one 3x3 convolution with
-  weight W_f0 W_body2 and bias W_f0 b_body2 + b_fuse;
-- reconstruct at scale s and the part of the fusion 1x1 that reads it: one low-resolution 1x1 whose s*s*C
-  outputs are W_fs applied at each sub-pixel, ordered (i, j, c) so that the shuffle reads C contiguous values;
-- the network's fusion 1x1 over the B block outputs: accumulated block by block (a C x C GEMM each, added into
-  the running sum in place), so that block outputs need not be kept.
+Composed (mdrn_fast/composition.py): a block's body2 with its share of the fusion 1x1 (one 3x3 convolution), each
+reconstruct with its share (one low-resolution 1x1, its s*s*C outputs ordered (i, j, c) so that the shuffle
+reads C contiguous values); and the network's fusion 1x1 over the B block outputs accumulated block by block
+(a C x C GEMM each, added into the running sum in place), so that block outputs need not be kept.
 
 1x1 convolutions are GEMMs on channels-last memory (MKL: 3-5x faster than oneDNN's 1x1 convolutions here).
 
