@@ -201,11 +201,11 @@ def applies(model, x: Tensor) -> bool:
 
 
 def plan_for(model, x: Tensor) -> GpuPlan:
-    """The model's plan for x's dtype, composed again whenever a parameter changed (moved, reloaded or trained)."""
+    """The model's plan for the dtype x runs in (one kept per dtype), composed again whenever a parameter changed
+    (moved, reloaded or trained)."""
     dtype = plan_dtype(model, x)
-    key = (dtype, tuple((p.data_ptr(), p._version) for p in model.parameters()))
-    cached = model.__dict__.get("_gpu_plan")
-    if cached is None or cached[0] != key:
-        cached = (key, GpuPlan(model, dtype))
-        model.__dict__["_gpu_plan"] = cached
-    return cached[1]
+    key = tuple((p.data_ptr(), p._version) for p in model.parameters())
+    plans = model.__dict__.setdefault("_gpu_plans", {})
+    if dtype not in plans or plans[dtype][0] != key:
+        plans[dtype] = (key, GpuPlan(model, dtype))
+    return plans[dtype][1]

@@ -150,7 +150,7 @@ def test_cuda_graph_replay_equals_eager_and_follows_new_input():
         eager = [m(y) for y in ys]
         m.cuda_graphs = True
         graphed = [m(y) for y in ys]  # the first runs eagerly, the second captures, the rest replay
-    assert len(m._gpu_plan[1].graphs) == 1
+    assert len(m._gpu_plans[torch.float32][1].graphs) == 1
     for i, (a, e) in enumerate(zip(graphed, eager)):
         assert torch.equal(a, e), f"call {i}: replay differs from eager"
     assert not graphed[2].data_ptr() == graphed[3].data_ptr()  # each call returns its own tensor
@@ -162,4 +162,4 @@ def test_no_graphs_on_the_interpreter():
     y = torch.rand(1, 1, 16, 16)
     with torch.no_grad():
         m(y), m(y)
-    assert not m._gpu_plan[1].graphs
+    assert not m._gpu_plans[torch.float32][1].graphs
