@@ -76,7 +76,9 @@ def select_workloads(args, device) -> list:
         work += op_workloads(1, 8, 16, device)
         work += distill_workloads([(1, 8, 8, 8)], device)
     elif args.quick and gpu:
-        work = model_workloads(presets, [(16, 1, 256, 256)], device, f32, modes=("infer", "train"))
+        slow = {"compile-max": "--quick leaves out max-autotune of the train step (minutes of compiling and "
+                               "autotuning the backward too); the full run measures it"}
+        work = model_workloads(presets, [(16, 1, 256, 256)], device, f32, modes=("infer", "train"), skips_train=slow)
         work += layer_workloads([(16, 32, 256, 256)], device, f32)
         work += op_workloads(16, 32, 256, device)
         work += distill_workloads([(16, 32, 64, 64)], device)
@@ -103,11 +105,12 @@ def row_budget(w, args, device) -> Budget:
     max-autotune, Triton autotuning) may take two minutes there."""
     tiny, quick, gpu = getattr(args, "tiny", False), args.quick, device.type == "cuda"
     if tiny:
-        return Budget(3, 20, 0.1, 120.0)
+        return Budget(3, 20, 0.25, 120.0)
     if not gpu:
-        return Budget(5, 50, 1.5 if quick else 3.0, 600.0)
-    if w.group == "model":
-        return Budget(30, 100 if quick else 300, 4.0 if quick else 15.0, 120.0 if quick else 600.0)
+        return Budget(5, 50, (4.0 if w.group == "model" else 1.5) if quick else 3.0, 600.0)
+    if w.group == "model":  # a quick row stops at 30 samples once half its seconds are spent: ~1 s inference
+        seconds = (2.0 if w.inference else 4.0) if quick else 15.0
+        return Budget(30, 100 if quick else 300, seconds, 120.0 if quick else 600.0)
     if w.group == "layer":
         return Budget(30, 200, 1.0 if quick else 4.0, 120.0 if quick else 600.0)
     return Budget(20, 100, 0.5 if quick else 2.0, 60.0 if quick else 300.0)
@@ -126,7 +129,8 @@ def _floors(w, flops: float | None, peaks: dict) -> dict:
     if w.design:
         d = w.design
         designs = floors.design_floors(d["config"], d["shape"], d["bytes_per_element"], d["train"])
-        out["designs"] = {k: dict(maps=maps, ms=floors.floor_seconds(flops, b, peaks, w.low_precision) * 1e3)
+        out["designs"] = {k: dict(maps=maps, memory_ms=b / peaks["bytes_per_s"] * 1e3,
+                                  ms=floors.floor_seconds(flops, b, peaks, w.low_precision) * 1e3)
                           for k, (maps, b) in designs.items()}
         out["layer_floor_ms"] = out["designs"]["layer"]["ms"]
     return out
@@ -145,6 +149,9 @@ def build(w, provider: str, state: dict, peaks: dict) -> tuple[dict, object]:
         state["floors"] = {}
         print(f"{w.name}: no FLOP count ({_error(e)})", file=sys.stderr)
     row.update({k: v for k, v in state["floors"].items() if k != "designs"})
+    if provider in w.skips:
+        row["skipped"] = w.skips[provider]
+        return row, None
     try:
         return row, w.build(provider)
     except (Skip, mdrn_fast.BackendError) as e:
@@ -226,6 +233,7 @@ def measure(w, providers, device, peaks: dict, args, clock: Clock, on_row=lambda
                 except Exception as e:  # noqa: BLE001
                     timing = e
                 _record(row, timing)
+                timing = None  # an exception's frames hold the closure and the L2 flush buffer
                 if "ms" in row and _profile(w, args):
                     profiles.append(_profile_section(w, row, fn, device))
             rows.append(row)
@@ -376,15 +384,18 @@ def _design_table(rows) -> list[str]:
             continue
         if not out:
             out = ["", "## Design floors", "",
-                   "The maps each design must move (bench/README.md) at the datasheet bandwidth, or the FLOPs at "
-                   "the peak where that is longer; best here: the fastest provider of the workload.", "",
-                   "| workload | design | maps | floor ms | best here | % of floor |", "|---|---|---|---|---|---|"]
+                   "The maps each design must move (bench/README.md) over the bandwidth (memory ms); the floor is "
+                   "that or the FLOPs over the peak, whichever is longer; best here: the fastest provider of the "
+                   "workload.", "",
+                   "| workload | design | maps | memory ms | floor ms | best here | % of floor |",
+                   "|---|---|---|---|---|---|---|"]
         best = min(timed, key=lambda r: r["ms"]) if timed else None
         for key, d in designs.items():
             label = floors.DESIGNS[key][0]
             here = f"{best['provider']} {best['ms']:.3f} ms" if best else "-"
             pct = f"{100 * d['ms'] / best['ms']:.1f}%" if best else "-"
-            out.append(f"| {name} | {label} | {d['maps']:.1f} | {d['ms']:.3f} | {here} | {pct} |")
+            out.append(f"| {name} | {label} | {d['maps']:.1f} | {d.get('memory_ms', d['ms']):.3f} | {d['ms']:.3f} | "
+                       f"{here} | {pct} |")
     return out
 
 
@@ -462,8 +473,8 @@ def main(argv=None) -> int:
         ap.error(f"--only: groups are {', '.join(GROUPS)}")
     args.quick = args.quick or args.tiny
     workloads.COMPILE_BACKEND = args.compile_backend
-    if args.device == "cpu":
-        torch.set_num_threads(min(torch.get_num_threads(), 2) if args.quick else torch.get_num_threads())
+    if args.device == "cpu":  # tiny: one thread, since tiny ops on a busy 2-core machine wait for the second
+        torch.set_num_threads(1 if args.tiny else min(torch.get_num_threads(), 2) if args.quick else torch.get_num_threads())
     if args.fp32_precision is None:
         args.fp32_precision = "tf32" if args.device.startswith("cuda") else "ieee"
     set_fp32_precision(args.fp32_precision == "tf32")

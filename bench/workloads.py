@@ -10,7 +10,7 @@ FlopCounterMode, so every provider is held to the same floor.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -46,6 +46,7 @@ class Workload:
     low_precision: bool = False
     inference: bool = False  # no autograd: the rows CUDA graphs are captured for
     design: dict | None = None  # model rows: what floors.design_floors needs (config, shape, bytes per element)
+    skips: dict = field(default_factory=dict)  # provider -> why this selection leaves it out
 
 
 def _check(provider: str, device: torch.device, group: str = "model", inference: bool = True) -> None:
@@ -84,10 +85,16 @@ def _graphed(step, provider: str):
     return captured(step) if provider in GRAPHED else step
 
 
-def model_workloads(presets, shapes, device, dtypes, modes=("infer", "fwd+bwd", "train")) -> list[Workload]:
-    """Inference rows first, then forward+backward, then the train step (the order they run in)."""
-    return [_model_workload(preset, shape, device, dtype, mode)
-            for mode in modes for preset in presets for shape in shapes for dtype in dtypes]
+def model_workloads(presets, shapes, device, dtypes, modes=("infer", "fwd+bwd", "train"),
+                    skips_train: dict | None = None) -> list[Workload]:
+    """Inference rows first, then forward+backward, then the train step (the order they run in); ``skips_train``:
+    providers the training rows leave out, with the reason."""
+    out = [_model_workload(preset, shape, device, dtype, mode)
+           for mode in modes for preset in presets for shape in shapes for dtype in dtypes]
+    for w in out:
+        if not w.inference:
+            w.skips.update(skips_train or {})
+    return out
 
 
 def _model_workload(preset, shape, device, dtype, mode) -> Workload:
