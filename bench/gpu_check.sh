@@ -53,12 +53,12 @@ limit() { local l; l=$(left); echo $(($1 < l ? $1 : l)); }
 plan() {
   echo "== plan: ${SESSION_S}s for the call, stages in the order of what they answer (limits shrink to what is left)"
   local train_s=$TRAIN_S
-  [[ $TRAIN_S -ge $SESSION_S ]] && train_s=rest
+  [[ $TRAIN_S -ge $SESSION_S ]] && train_s=rest || train_s="${TRAIN_S}s"
   for s in $STAGES; do
     case $s in
       info) printf '  %-6s %5s  %s\n' info "${INFO_S}s" "the machine, driver, torch/triton versions, the clocks as found" ;;
       build) printf '  %-6s %5s  %s\n' build "${BUILD_S}s" "the extension for sm_90 with $CORES jobs (53 s on the H100, 16 jobs): cuda/cpu rows and tests" ;;
-      test) printf '  %-6s %5s  %s\n' test "${TEST_S}s" "the whole suite on the GPU with -n ${JOBS:-$((CORES > 12 ? 12 : CORES))} (121 s on the H100): are the kernels right" ;;
+      test) printf '  %-6s %5s  %s\n' test "${TEST_S}s" "${TESTS:-the whole suite} on the GPU with -n ${JOBS:-$((CORES > 12 ? 12 : CORES))} (the suite: 121 s on the H100): are the kernels right" ;;
       bench) printf '  %-6s %5s  %s\n' bench "${BENCH_S}s" "where GPU time goes: mdrn-base inference per provider with top kernels, the train step, one 3x3 layer vs cuDNN, then ops" ;;
       train) printf '  %-6s %5s  %s\n' train "$train_s" "gray mdrn-base if at least ${TRAIN_MIN_S}s are left (${EVAL_S}s of it for the evaluation), else skipped" ;;
     esac

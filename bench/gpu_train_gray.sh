@@ -9,7 +9,8 @@
 #
 # Environment: WORK (run folder, default runs/gpu-gray), DEADLINE (seconds from this script's start by which
 # training ends, default 380; the evaluation comes after it), SHARE_25 (share of the training time for sigma 25, default 0.6), PATCH, BATCH, LR, LR_TUNE, INIT_25
-# (a weight file the sigma-25 run starts from, e.g. the shipped one to train further; default: from scratch).
+# (a weight file the sigma-25 run starts from, e.g. the shipped one to train further; default: from scratch),
+# MAX_STEPS (a cap on each run's steps; 30 in rehearsal).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REHEARSE=0
@@ -24,6 +25,7 @@ PATCH=${PATCH:-96} BATCH=${BATCH:-64} LR=${LR:-1e-3} LR_TUNE=${LR_TUNE:-5e-4}
 PRESET=mdrn-base DEVICE=cuda PROBE=(--warmup 10 --steps 30) SETS="BSD68 Set12"
 if [[ $REHEARSE -eq 1 ]]; then
   PRESET=mdrn-tiny DEVICE=cpu PATCH=16 BATCH=2 DEADLINE=${DEADLINE_REHEARSE:-60} PROBE=(--warmup 1 --steps 2)
+  MAX_STEPS=${MAX_STEPS:-30}  # a 2-step probe on a shared CPU overstates the rate tenfold: every step still runs
   SETS="Set12"
 fi
 mkdir -p "$WORK"
@@ -51,7 +53,10 @@ fi
 echo "gray training: $PRESET, patch $PATCH, batch $BATCH, on $DEVICE, training ends by ${DEADLINE}s; data $MDRN_FAST_DATA"
 
 # steps RATE SECONDS: how many steps fit in SECONDS at RATE steps/s, less 15% (start-up, checkpoints)
-steps() { python3 -c "import sys; print(max(1, int(float(sys.argv[1]) * float(sys.argv[2]) * 0.85)))" "$1" "$2"; }
+steps() {
+  python3 -c "import sys; n = max(1, int(float(sys.argv[1]) * float(sys.argv[2]) * 0.85)); m = sys.argv[3]
+print(min(n, int(m)) if m else n)" "$1" "$2" "${MAX_STEPS:-}"
+}
 
 python3 bench/train_probe.py --device $DEVICE --preset $PRESET --patch "$PATCH" --batch "$BATCH" "${PROBE[@]}" \
   | tee "$WORK/probe.jsonl"
