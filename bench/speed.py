@@ -105,7 +105,7 @@ def row_budget(w, args, device) -> Budget:
     max-autotune, Triton autotuning) may take two minutes there."""
     tiny, quick, gpu = getattr(args, "tiny", False), args.quick, device.type == "cuda"
     if tiny:
-        return Budget(3, 20, 0.25, 120.0)
+        return Budget(3, 20, 0.25 if w.group == "model" else 0.05, 120.0)
     if not gpu:
         return Budget(5, 50, (4.0 if w.group == "model" else 1.5) if quick else 3.0, 600.0)
     if w.group == "model":  # a quick row stops at 30 samples once half its seconds are spent: ~1 s inference
