@@ -7,16 +7,17 @@
 #   bash bench/gpu_train_gray.sh              # on the GPU machine; data from $MDRN_FAST_DATA or device_data/data
 #   bash bench/gpu_train_gray.sh --rehearse   # here, on the CPU: mdrn-tiny, tiny patches, a few steps
 #
-# Environment: WORK (run folder, default runs/gpu-gray), DEADLINE (seconds from start by which training ends,
-# default 380), SHARE_25 (share of the training time for sigma 25, default 0.6), PATCH, BATCH, LR, LR_TUNE, INIT_25
-# (a weight file the sigma-25 run starts from, e.g. the shipped one to train further; default: from scratch).
+# Environment: WORK (run folder, default runs/gpu-gray), DEADLINE (seconds from this script's start by which
+# training ends, default 380; the evaluation comes after it), SHARE_25 (share of the training time for sigma 25, default 0.6), PATCH, BATCH, LR, LR_TUNE, INIT_25
+# (a weight file the sigma-25 run starts from, e.g. the shipped one to train further; default: from scratch),
+# MAX_STEPS (a cap on each run's steps; 30 in rehearsal).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REHEARSE=0
 [[ "${1:-}" == "--rehearse" ]] && REHEARSE=1
 WORK="${WORK:-runs/gpu-gray}"
 export MDRN_FAST_DATA="${MDRN_FAST_DATA:-$PWD/device_data/data}"
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # the package runs from the tree while the extension builds
+export PYTHONPATH="$PWD:$PWD/bench/pythonpath${PYTHONPATH:+:$PYTHONPATH}"  # the package runs from the tree, built or not
 export TQDM_MININTERVAL=10 PYTHONUNBUFFERED=1
 DEADLINE=${DEADLINE:-380}
 SHARE_25=${SHARE_25:-0.6}
@@ -24,13 +25,38 @@ PATCH=${PATCH:-96} BATCH=${BATCH:-64} LR=${LR:-1e-3} LR_TUNE=${LR_TUNE:-5e-4}
 PRESET=mdrn-base DEVICE=cuda PROBE=(--warmup 10 --steps 30) SETS="BSD68 Set12"
 if [[ $REHEARSE -eq 1 ]]; then
   PRESET=mdrn-tiny DEVICE=cpu PATCH=16 BATCH=2 DEADLINE=${DEADLINE_REHEARSE:-60} PROBE=(--warmup 1 --steps 2)
+  MAX_STEPS=${MAX_STEPS:-30}  # a 2-step probe on a shared CPU overstates the rate tenfold: every step still runs
   SETS="Set12"
 fi
 mkdir -p "$WORK"
+if [[ $REHEARSE -eq 1 && ! -d $MDRN_FAST_DATA/train/Train400 ]]; then
+  # no data here: small synthetic stand-ins for the two sets, so that every step still runs
+  export MDRN_FAST_DATA="$WORK/data"
+  python3 - "$MDRN_FAST_DATA" <<'PY'
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+rng = np.random.default_rng(0)
+for folder, count, size in (("train/Train400", 8, 48), ("test/Set12", 12, 40)):
+    path = Path(sys.argv[1]) / folder
+    path.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    for i in range(count):
+        img = 128 + 60 * np.sin((8 + i) * xx) * np.cos((5 + i) * yy) + rng.normal(0, 10, (size, size))
+        Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(path / f"{i:02d}.png")
+PY
+  echo "rehearsal: no Train400 here, synthetic stand-ins in $MDRN_FAST_DATA"
+fi
 echo "gray training: $PRESET, patch $PATCH, batch $BATCH, on $DEVICE, training ends by ${DEADLINE}s; data $MDRN_FAST_DATA"
 
-# steps RATE SECONDS: how many steps fit in SECONDS at RATE steps/s, less 15% for a GPU shared with tests
-steps() { python3 -c "import sys; print(max(1, int(float(sys.argv[1]) * float(sys.argv[2]) * 0.85)))" "$1" "$2"; }
+# steps RATE SECONDS: how many steps fit in SECONDS at RATE steps/s, less 15% (start-up, checkpoints)
+steps() {
+  python3 -c "import sys; n = max(1, int(float(sys.argv[1]) * float(sys.argv[2]) * 0.85)); m = sys.argv[3]
+print(min(n, int(m)) if m else n)" "$1" "$2" "${MAX_STEPS:-}"
+}
 
 python3 bench/train_probe.py --device $DEVICE --preset $PRESET --patch "$PATCH" --batch "$BATCH" "${PROBE[@]}" \
   | tee "$WORK/probe.jsonl"

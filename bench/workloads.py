@@ -1,23 +1,36 @@
 """What bench/speed.py measures: each workload builds, per provider, a closure to time, and knows its bytes.
 
-Providers: "torch" (eager reference), "torch-cl" (the same in channels_last; whole model only), "compile" and "compile-max" (torch.compile of the reference, default and
-max-autotune modes), and the fused backends "triton", "cuda", "cpu" (through mdrn_fast's registry). FLOPs are counted once on the reference with
-torch's FlopCounterMode, so every provider is held to the same floor.
+Providers: "torch" (eager reference), "torch-cl" (the same in channels_last; the model and the 3x3 layer),
+"compile" and "compile-max" (torch.compile of the reference, default and max-autotune modes), the fused backends
+"triton", "cuda", "cpu" (through mdrn_fast's registry), and "<backend>-graph" ("torch-graph", "triton-graph",
+"cuda-graph"): that backend's inference captured in a CUDA graph by the bench (bench/graphs.py), the same way
+for all, since max-autotune replays graphs of its own. FLOPs are counted once on the reference with torch's
+FlopCounterMode, so every provider is held to the same floor.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 import mdrn_fast
 from mdrn_fast import ops
 
+from graphs import captured
+
 FUSED = ("triton", "cuda", "cpu")
-PROVIDERS = ("torch", "torch-cl", "compile", "compile-max") + FUSED  # torch-cl: eager, channels_last
-PEERS = ("torch", "torch-cl", "compile", "compile-max")  # what the fused backends are measured against
+GRAPHED = {"torch-graph": "torch", "triton-graph": "triton", "cuda-graph": "cuda"}  # provider -> what it captures
+PROVIDERS = ("torch", "torch-cl", "torch-graph", "compile", "compile-max", "triton", "triton-graph", "cuda",
+             "cuda-graph", "cpu")
+PEERS = ("torch", "torch-cl", "torch-graph", "compile", "compile-max")  # what the fused backends are measured against
 COMPILE_MODES = {"compile": "default", "compile-max": "max-autotune"}
+COMPILE_BACKEND = "inductor"  # speed.py --compile-backend: "aot_eager" checks the wiring without code generation
+GROUPS = ("model", "layer", "op", "distill")  # in the order they run: the model rows decide the most
+LEAKY_SLOPE = 0.2
+LAYER_VARIANTS = {"lrelu": "bias+lrelu", "bias": "bias", "residual": "bias+residual"}  # as body1, body2, fusion 3x3
 
 
 class Skip(Exception):
@@ -27,67 +40,93 @@ class Skip(Exception):
 @dataclass
 class Workload:
     name: str
-    group: str  # "model" | "op" | "distill"
+    group: str  # one of GROUPS
     build: Callable[[str], Callable[[], object]]  # provider -> closure
     bytes: float  # minimum traffic: inputs read once, outputs written once
     low_precision: bool = False
+    inference: bool = False  # no autograd: the rows CUDA graphs are captured for
+    design: dict | None = None  # model rows: what floors.design_floors needs (config, shape, bytes per element)
+    skips: dict = field(default_factory=dict)  # provider -> why this selection leaves it out
 
 
-def _check(provider: str, device: torch.device, group: str = "model") -> None:
+def _check(provider: str, device: torch.device, group: str = "model", inference: bool = True) -> None:
     """Raise Skip, with the reason, where ``provider`` cannot run on ``device`` here."""
-    if provider == "torch-cl" and group != "model":
-        raise Skip("eager channels_last is measured on the whole model")
+    base = GRAPHED.get(provider, provider)
+    if provider == "torch-cl" and group not in ("model", "layer"):
+        raise Skip("eager channels_last is measured on the whole model and the 3x3 layer")
+    if provider in GRAPHED:
+        if device.type != "cuda":
+            raise Skip("CUDA graphs need a CUDA device")
+        if group not in ("model", "layer") or not inference:
+            raise Skip("graph capture is measured on inference of the model and the 3x3 layer")
     if provider == "compile-max" and device.type != "cuda":
         raise Skip("max-autotune tunes GPU kernels; on the CPU 'compile' is the torch.compile provider")
-    if provider in FUSED:
-        reason = mdrn_fast.registry.unavailable_reason(provider)
+    if base in FUSED:
+        if base == "triton" and device.type == "cpu":
+            raise Skip("the Triton CPU interpreter is a test vehicle, not a speed provider")
+        if base == "cpu" and device.type != "cpu":
+            raise Skip(f"the cpu backend runs on CPU tensors, not {device.type}")
+        if base == "cuda" and device.type != "cuda":
+            raise Skip(f"the cuda backend runs on CUDA tensors, not {device.type}")
+        reason = mdrn_fast.registry.unavailable_reason(base)
         if reason:
             raise Skip(reason)
-        if provider == "triton" and device.type == "cpu":
-            raise Skip("the Triton CPU interpreter is a test vehicle, not a speed provider")
-        if provider == "cpu" and device.type != "cpu":
-            raise Skip(f"the cpu backend runs on CPU tensors, not {device.type}")
-        if provider == "cuda" and device.type != "cuda":
-            raise Skip(f"the cuda backend runs on CUDA tensors, not {device.type}")
 
 
 def _compiled(fn, provider: str):
-    return torch.compile(fn, mode=COMPILE_MODES[provider]) if provider in COMPILE_MODES else fn
+    if provider not in COMPILE_MODES:
+        return fn
+    torch._dynamo.reset()  # a fresh cache: else the rows' shared code objects hit dynamo's recompile limit
+    mode = dict(mode=COMPILE_MODES[provider]) if COMPILE_BACKEND == "inductor" else {}
+    return torch.compile(fn, backend=COMPILE_BACKEND, dynamic=False, **mode)
 
 
-def model_workloads(presets, shapes, device, dtypes, modes=("infer", "fwd+bwd", "train")) -> list[Workload]:
-    out = []
-    for preset in presets:
-        for shape in shapes:
-            for dtype in dtypes:
-                for mode in modes:
-                    out.append(_model_workload(preset, shape, device, dtype, mode))
+def _graphed(step, provider: str):
+    return captured(step) if provider in GRAPHED else step
+
+
+def model_workloads(presets, shapes, device, dtypes, modes=("infer", "fwd+bwd", "train"),
+                    skips_train: dict | None = None) -> list[Workload]:
+    """Inference rows first, then forward+backward, then the train step (the order they run in); ``skips_train``:
+    providers the training rows leave out, with the reason."""
+    out = [_model_workload(preset, shape, device, dtype, mode)
+           for mode in modes for preset in presets for shape in shapes for dtype in dtypes]
+    for w in out:
+        if not w.inference:
+            w.skips.update(skips_train or {})
     return out
 
 
 def _model_workload(preset, shape, device, dtype, mode) -> Workload:
     low = dtype == torch.bfloat16
-    model0 = mdrn_fast.mdrn(preset, in_channels=shape[1], backend="torch").to(device)
+    infer = mode == "infer"
+    model0 = mdrn_fast.mdrn(preset, in_channels=shape[1], backend="torch")
     weights = sum(p.numel() * 4 for p in model0.parameters())
     io = 2 * torch.Size(shape).numel() * 4
     name = f"{preset} {mode} {'x'.join(map(str, shape))} {'bf16' if low else 'fp32'}"
+    design = dict(config=model0.config(), shape=tuple(shape), bytes_per_element=2 if low else 4, train=not infer)
 
     def build(provider):
-        _check(provider, device)
+        _check(provider, device, "model", infer)
+        base = GRAPHED.get(provider, provider)
         torch.manual_seed(0)
         model = mdrn_fast.mdrn(preset, in_channels=shape[1], backend="torch").to(device)
-        if provider in FUSED:
-            model.set_backend(provider)
+        model.train(not infer)
+        if hasattr(model, "cuda_graphs"):
+            model.cuda_graphs = False  # the bench captures graphs itself, the same way for every provider
+        if base in FUSED:
+            model.set_backend(base)
         y = torch.rand(shape, device=device)
         if provider == "torch-cl":
             model = model.to(memory_format=torch.channels_last)
             y = y.contiguous(memory_format=torch.channels_last)
-        run = _compiled(model, provider)
+        run = _compiled(model, base)
         opt = torch.optim.Adam(model.parameters(), 1e-4) if mode == "train" else None
+        cache = provider not in GRAPHED  # autocast's weight cache must be off under graph capture
 
         def step():
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=low):
-                if mode == "infer":
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=low, cache_enabled=cache):
+                if infer:
                     with torch.no_grad():
                         return run(y)
                 loss = (run(y).float() - y).abs().mean()
@@ -97,55 +136,131 @@ def _model_workload(preset, shape, device, dtype, mode) -> Workload:
                 opt.zero_grad(set_to_none=True)
             return loss
 
-        return step
+        return _graphed(step, provider)
 
-    return Workload(name, "model", build, weights * (1 if mode == "infer" else 4) + io, low)
+    return Workload(name, "model", build, weights * (1 if infer else 4) + io, low, infer, design)
+
+
+def layer_workloads(shapes, device, dtypes, variants=("lrelu",)) -> list[Workload]:
+    """One 3x3 convolution layer as the network's body1 (conv + bias + LeakyReLU), "bias" (conv + bias, as body2)
+    or "residual" (conv + bias + a residual map, as the fusion 3x3): mdrn_fast.ops.conv3x3 against cuDNN."""
+    return [_layer_workload(shape, device, dtype, v) for v in variants for shape in shapes for dtype in dtypes]
+
+
+def _layer_workload(shape, device, dtype, variant) -> Workload:
+    n, c, h, w = shape
+    low = dtype == torch.bfloat16
+    slope = LEAKY_SLOPE if variant == "lrelu" else None
+    with_residual = variant == "residual"
+    el = torch.empty((), dtype=dtype).element_size()
+    maps = 2 + with_residual  # input, output, and the residual read
+    name = f"conv3x3+{LAYER_VARIANTS[variant]} {'x'.join(map(str, shape))} {'bf16' if low else 'fp32'}"
+
+    def eager(x, weight, bias, residual):
+        y = F.conv2d(x, weight, bias, padding=1)
+        y = F.leaky_relu(y, slope) if slope is not None else y
+        return y + residual if residual is not None else y
+
+    def build(provider):
+        _check(provider, device, "layer", True)
+        base = GRAPHED.get(provider, provider)
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(n, c, h, w, generator=g)
+        weight = torch.randn(c, c, 3, 3, generator=g) / (9 * c) ** 0.5
+        bias = torch.randn(c, generator=g) * 0.1
+        res = torch.randn(n, c, h, w, generator=g) if with_residual else None
+        # the fused op and torch.compile get channels_last maps: the layout a fused network keeps between layers;
+        # eager NCHW is how the model runs today
+        fmt = torch.contiguous_format if provider in ("torch", "torch-graph") else torch.channels_last
+        x, weight = (t.to(device, dtype).contiguous(memory_format=fmt) for t in (x, weight))
+        bias = bias.to(device, dtype)
+        res = res.to(device, dtype).contiguous(memory_format=fmt) if res is not None else None
+        if base in FUSED:
+            if not hasattr(ops, "conv3x3"):
+                raise Skip("mdrn_fast.ops.conv3x3 is not in this tree yet")
+            fn = lambda: ops.conv3x3(x, weight, bias, slope, res, backend=base)  # noqa: E731
+        else:
+            run = _compiled(eager, provider)
+            fn = lambda: run(x, weight, bias, res)  # noqa: E731
+
+        def step():
+            with torch.no_grad():
+                return fn()
+
+        return _graphed(step, provider)
+
+    return Workload(name, "layer", build, maps * n * c * h * w * el + c * c * 9 * el, low, True)
+
+
+_SCALED = re.compile(r"^(?P<op>.+)_s(?P<scale>\d+)$")  # "degrade_s4": degrade at scale 4
+
+
+def _split(op: str) -> tuple[str, int]:
+    m = _SCALED.match(op)
+    return (m["op"], int(m["scale"])) if m and m["op"] in ops.OPS else (op, 2)
 
 
 def _op_args(op: str, n: int, c: int, hw: int, device) -> dict:
     """The op's example inputs (mdrn_fast.ops.example: the same the tests run) at [n, c, hw, hw], on device."""
-    name, _, scale = op.partition("_s")
-    args = ops.example(name, (n, c, hw, hw), int(scale or 2), torch.Generator().manual_seed(0))
+    name, scale = _split(op)
+    args = ops.example(name, (n, c, hw, hw), scale, torch.Generator().manual_seed(0))
     return {k: [t.to(device) for t in v] if isinstance(v, list) else v.to(device) if isinstance(v, torch.Tensor)
             else v for k, v in args.items()}
 
 
-def _op_names():
-    """Every public op, at scales 2 and 4 for those that take a scale (degrade_s2, degrade_s4, ...)."""
+def op_names() -> list[str]:
+    """Every public op, at scales 2 and 4 for those that take a scale (degrade_s2, degrade_s4, ...). Built from
+    ops.OPS each time, so a new op gets rows of its own; one whose example fails still gets them (as errors)."""
+    out = []
     for op in ops.OPS:
-        takes_scale = "scale" in ops.example(op, (1, 4, 8, 8))
-        yield from (f"{op}_s{s}" for s in (2, 4)) if takes_scale else (op,)
-
-
-OP_NAMES = tuple(_op_names())
+        try:
+            takes_scale = "scale" in ops.example(op, (1, 4, 8, 8))
+        except Exception:  # noqa: BLE001 - reported on the op's own rows
+            takes_scale = False
+        out += [f"{op}_s{s}" for s in (2, 4)] if takes_scale else [op]
+    return out
 
 
 def _tensors(v):
-    return v if isinstance(v, list) else [v] if isinstance(v, torch.Tensor) else []
+    if isinstance(v, (list, tuple)):
+        return [t for x in v for t in _tensors(x)]
+    return [v] if isinstance(v, torch.Tensor) else []
 
 
 def op_workloads(n, c, hw, device, modes=("fwd", "fwd+bwd")) -> list[Workload]:
     out = []
-    for op in OP_NAMES:
+    for op in op_names():
         for mode in modes:
             if op == "add_noise" and mode != "fwd":
                 continue
-            args = _op_args(op, n, c, hw, device)
-            fn_name = op.split("_s")[0]
-            out_bytes = getattr(ops, fn_name)(**args, backend="torch").nbytes
+            name = f"{op} {mode} {n}x{c}x{hw}x{hw}"
+            try:
+                args = _op_args(op, n, c, hw, device)
+                fn_name = _split(op)[0]
+                out_bytes = sum(t.nbytes for t in _tensors(getattr(ops, fn_name)(**args, backend="torch")))
+            except Exception as e:  # noqa: BLE001 - a broken op costs its own rows, not the run
+                out.append(Workload(name, "op", _failing(e), 0.0))
+                continue
             in_bytes = sum(t.nbytes for v in args.values() for t in _tensors(v))
             traffic = in_bytes + out_bytes if mode == "fwd" else 3 * in_bytes + 2 * out_bytes
-            out.append(Workload(f"{op} {mode} {n}x{c}x{hw}x{hw}", "op", _op_builder(fn_name, args, mode, device),
-                                traffic))
+            out.append(Workload(name, "op", _op_builder(fn_name, args, mode, device), traffic, inference=mode == "fwd"))
     return out
+
+
+def _failing(error: Exception):
+    def build(provider):
+        raise RuntimeError(f"building the workload failed: {type(error).__name__}: {error}")
+
+    return build
 
 
 def _op_builder(fn_name, args, mode, device):
     def build(provider):
-        _check(provider, device, "op")
+        _check(provider, device, "op", mode == "fwd")
         backend = "torch" if provider in COMPILE_MODES else provider
         leaves = {k: ([t.clone().requires_grad_(mode != "fwd") for t in v] if isinstance(v, list)
-                      else v.clone().requires_grad_(mode != "fwd") if isinstance(v, torch.Tensor) else v)
+                      else v.clone().requires_grad_(mode != "fwd")
+                      if isinstance(v, torch.Tensor) and v.is_floating_point() else v)
                   for k, v in args.items()}
         fn = getattr(ops, fn_name)
 
@@ -154,9 +269,11 @@ def _op_builder(fn_name, args, mode, device):
 
         call = _compiled(call, provider)
         try:
-            call(**leaves)
+            out = call(**leaves)
         except mdrn_fast.BackendError as e:
             raise Skip(str(e)) from None
+        if mode != "fwd" and not (isinstance(out, torch.Tensor) and out.requires_grad):
+            raise Skip(f"{fn_name} has no gradient to time")
 
         def step():
             if mode == "fwd":
@@ -184,7 +301,7 @@ def distill_workloads(shapes, device) -> list[Workload]:
         for kind, passes in _DISTILL_PASSES.items():
 
             def build(provider, shape=shape, kind=kind):
-                _check(provider, device, "distill")
+                _check(provider, device, "distill", False)
                 fs = torch.randn(shape, device=device, requires_grad=True)
                 ft = torch.randn(shape, device=device)
                 backend = "torch" if provider in COMPILE_MODES else provider
