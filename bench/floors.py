@@ -157,6 +157,26 @@ def _composed(blocks: int, scales, img: float) -> list:
     return ks + _network_tail("u", img)
 
 
+def _triton_plan(blocks: int, scales, img: float) -> list:
+    """The triton backend's GPU plan as built (mdrn_fast/gpu_plan.py): body1, each degrade and low-resolution 3x3
+    their own kernels; the block tail one kernel (body2 and the reconstructs composed with their shares of the
+    fusion 1x1, reading t and the low-resolution h, writing f with the attention sums in its epilogue: no mean
+    pass); the scale-add writing the block output, kept for one network fusion 1x1 at the end."""
+    ks = [Kernel("head", (("img", img),), (("f0", 1),), ("img",))]
+    x, outs = "f0", []
+    for i in range(blocks):
+        p = f"b{i}."
+        ks.append(Kernel(p + "body1", ((x, 1),), ((p + "t", 1),), (x, p + "t")))
+        ks += _branch_kernels(p, x, scales)
+        reads = ((p + "t", 1),) + tuple((f"{p}h{s}", 1 / s**2) for s in scales)
+        ks.append(Kernel(p + "tail", reads, ((p + "f", 1),), tuple(m for m, _ in reads)))
+        ks.append(Kernel(p + "attend", ((x, 1), (p + "f", 1)), ((p + "out", 1),), (p + "f",)))
+        x = p + "out"
+        outs.append((x, 1))
+    ks.append(Kernel("fusion_1x1", tuple(outs), (("g1", 1),), tuple(m for m, _ in outs)))
+    return ks + _network_tail("g1", img)
+
+
 def _per_block(blocks: int, scales, img: float, two: bool) -> list:
     """Whole blocks on chip (halo tiles). A block's kernel(s) read the previous block's input x and its f and
     apply that block's attention on the fly (x + f * a: the mean is known once the previous kernel ended),
@@ -188,6 +208,7 @@ def _per_block(blocks: int, scales, img: float, two: bool) -> list:
 DESIGNS = {
     "layer": ("one kernel per layer, epilogues fused", _layer),
     "composed": ("composed as the CPU plan", _composed),
+    "triton-plan": ("the triton backend's GPU plan, as built", _triton_plan),
     "two-per-block": ("two kernels per block", lambda b, s, i: _per_block(b, s, i, two=True)),
     "one-per-block": ("one kernel per block (halo tiles on chip)", lambda b, s, i: _per_block(b, s, i, two=False)),
 }

@@ -25,7 +25,7 @@ from ._gemm import AUTOTUNE_ENV
 from .conv import channel_block, conv_precision, conv_taps, hw_bucket, nhwc_strides
 
 # (LH, LW, warps): rows per phase LH * LW; the first is used when autotuning is off
-_TAIL_CONFIGS = [(4, 8, 4), (4, 4, 4), (8, 8, 8), (8, 4, 4), (4, 16, 8)]
+_TAIL_CONFIGS = [(4, 8, 4), (4, 4, 4), (8, 8, 8)]
 
 
 def _prune_tail(configs, named_args, **kwargs):
