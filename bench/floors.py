@@ -158,8 +158,8 @@ def _composed(blocks: int, scales, img: float) -> list:
 
 
 def _triton_plan(blocks: int, scales, img: float) -> list:
-    """The triton backend's GPU plan as built (mdrn_fast/gpu_plan.py): body1, each degrade and low-resolution 3x3
-    their own kernels; the block tail one kernel (body2 and the reconstructs composed with their shares of the
+    """The triton backend's GPU plan as built (mdrn_fast/gpu_plan.py): body1 a kernel, the degrades of scales 2 and
+    4 one kernel reading x once (other scales: a kernel each), each low-resolution 3x3 a kernel; the block tail one kernel (body2 and the reconstructs composed with their shares of the
     fusion 1x1, reading t and the low-resolution h, writing f with the attention sums in its epilogue: no mean
     pass); the scale-add writing the block output, kept for one network fusion 1x1 at the end."""
     ks = [Kernel("head", (("img", img),), (("f0", 1),), ("img",))]
@@ -167,7 +167,13 @@ def _triton_plan(blocks: int, scales, img: float) -> list:
     for i in range(blocks):
         p = f"b{i}."
         ks.append(Kernel(p + "body1", ((x, 1),), ((p + "t", 1),), (x, p + "t")))
-        ks += _branch_kernels(p, x, scales)
+        if tuple(scales) == (2, 4):  # both degrades in one kernel, from one read of x
+            ds = tuple((f"{p}d{s}", 1 / s**2) for s in scales)
+            ks.append(Kernel(p + "degrade2+4", ((x, 1),), ds, (x,) + tuple(m for m, _ in ds)))
+            ks += [Kernel(f"{p}mid{s}", ((f"{p}d{s}", 1 / s**2),), ((f"{p}h{s}", 1 / s**2),),
+                          (f"{p}d{s}", f"{p}h{s}")) for s in scales]
+        else:
+            ks += _branch_kernels(p, x, scales)
         reads = ((p + "t", 1),) + tuple((f"{p}h{s}", 1 / s**2) for s in scales)
         ks.append(Kernel(p + "tail", reads, ((p + "f", 1),), tuple(m for m, _ in reads)))
         ks.append(Kernel(p + "attend", ((x, 1), (p + "f", 1)), ((p + "out", 1),), (p + "f",)))

@@ -95,7 +95,7 @@ def channel_block(c: int, dtype: torch.dtype = torch.float32) -> int:
 
 
 @triton.jit
-def _lrelu(v, slope_hi, slope_lo):
+def lrelu(v, slope_hi, slope_lo):
     return tl.where(v > 0, v, v * (tl.cast(slope_hi, v.dtype) + tl.cast(slope_lo, v.dtype)))
 
 
@@ -169,7 +169,7 @@ def _conv_kernel(
     if HAS_BIAS:
         acc += tl.load(b_ptr + co, mask=co < COUT, other=0.0).to(acc.dtype)[None, :]
     if LRELU:
-        acc = _lrelu(acc, slope_hi, slope_lo)
+        acc = lrelu(acc, slope_hi, slope_lo)
     mask = row_ok[:, None] & (co < COUT)[None, :]
     oh64, ow64 = oh.to(tl.int64), ow.to(tl.int64)
     if RESIDUAL:

@@ -8,6 +8,7 @@ all on channels-last (NHWC) maps.
   (S gh + i, S gw + j), every row reads the same composed reconstruct weight of each scale (the phase at scale s
   is (i mod s, j mod s)), so a reconstruct is one [rows, C] x [C, C] product, and the nine 3x3 taps read t from
   L1 after the first phase has brought the region in.
+- degrade_pair: DEGRADE at scales 2 and 4 from one read of x (each 2x2 quadrant of a 4x4 patch is a pixel of d2).
 - scale_add: x + f * a[n, c] (the attention's scale and the local residual), written into the block's slot.
 - fuse_parts: the network's fusion 1x1 over the B block outputs, read from one stacked buffer.
 """
@@ -22,7 +23,8 @@ import triton.language as tl
 from mdrn_fast.registry import triton_interpreted
 
 from ._gemm import AUTOTUNE_ENV
-from .conv import channel_block, conv_precision, conv_taps, hw_bucket, nhwc_strides
+from ._scalars import split
+from .conv import channel_block, conv_precision, conv_taps, hw_bucket, lrelu, nhwc_strides
 
 # (LH, LW, warps): rows per phase LH * LW; the first is used when autotuning is off
 _TAIL_CONFIGS = [(4, 8, 4), (4, 4, 4), (8, 8, 8)]
@@ -122,6 +124,63 @@ def block_tail(t: torch.Tensor | None, w: torch.Tensor | None, branches, bias: t
         *nhwc_strides(hb), C=c, S=period, SA=sa, SB=sb, HAS_CONV=t is not None, PRECISION=conv_precision(dtype),
         BLOCK_C=channel_block(c))
     return sums.sum(1)
+
+
+@triton.jit
+def _degrade_pair_kernel(
+    x_ptr, w2_ptr, b2_ptr, w4_ptr, b4_ptr, d2_ptr, d4_ptr,
+    H, W, sxn, sxh, sxw, sxc, s2n, s2h, s2w, s2c, s4n, s4h, s4w, s4c, slope_hi, slope_lo,
+    C: tl.constexpr, PRECISION: tl.constexpr, LH: tl.constexpr, LW: tl.constexpr, BLOCK_C: tl.constexpr,
+):
+    """d2 = lrelu(conv(x, w2, stride 2) + b2) and d4 = lrelu(conv(x, w4, stride 4) + b4) from one read of x: a
+    program owns LH x LW pixels of d4, that is 4x4 patches of x; each 2x2 quadrant of a patch is also one pixel of
+    d2. w2, w4 packed [s*s, C, C]. Grid: (regions x samples)."""
+    GH, GW = H // 4, W // 4
+    regions_w = tl.cdiv(GW, LW)
+    regions = tl.cdiv(GH, LH) * regions_w
+    pid = tl.program_id(0)
+    n = (pid // regions).to(tl.int64)
+    r = tl.arange(0, LH * LW)
+    gh, gw = ((pid % regions) // regions_w) * LH + r // LW, (pid % regions_w) * LW + r % LW
+    ok = (gh < GH) & (gw < GW)
+    c = tl.arange(0, BLOCK_C)
+    mask = ok[:, None] & (c < C)[None, :]
+    w_mask = (c < C)[:, None] & (c < C)[None, :]
+    row = n * sxn + (gh * 4).to(tl.int64) * sxh + (gw * 4).to(tl.int64) * sxw
+    acc4 = tl.zeros((LH * LW, BLOCK_C), dtype=tl.float32)
+    for q in tl.static_range(4):  # the quadrant (qy, qx) of the 4x4 patch: one pixel of d2
+        qy, qx = q // 2, q % 2
+        acc2 = tl.zeros((LH * LW, BLOCK_C), dtype=tl.float32)
+        for tap in range(4):  # a loop, not unrolled: one load in flight per step
+            dy, dx = tap // 2, tap % 2
+            ky, kx = 2 * qy + dy, 2 * qx + dx
+            a = tl.load(x_ptr + (row + ky * sxh + kx * sxw)[:, None] + (c * sxc)[None, :], mask=mask, other=0.0)
+            w4 = tl.load(w4_ptr + ((ky * 4 + kx) * C + c)[:, None] * C + c[None, :], mask=w_mask, other=0.0)
+            w2 = tl.load(w2_ptr + (tap * C + c)[:, None] * C + c[None, :], mask=w_mask, other=0.0)
+            a = a.to(w4.dtype)
+            acc4 += tl.dot(a, w4, input_precision=PRECISION, out_dtype=tl.float32)
+            acc2 += tl.dot(a, w2, input_precision=PRECISION, out_dtype=tl.float32)
+        acc2 = lrelu(acc2 + tl.load(b2_ptr + c, mask=c < C, other=0.0).to(tl.float32)[None, :], slope_hi, slope_lo)
+        out2 = n * s2n + (2 * gh + qy).to(tl.int64) * s2h + (2 * gw + qx).to(tl.int64) * s2w
+        tl.store(d2_ptr + out2[:, None] + (c * s2c)[None, :], acc2.to(d2_ptr.dtype.element_ty), mask=mask)
+    acc4 = lrelu(acc4 + tl.load(b4_ptr + c, mask=c < C, other=0.0).to(tl.float32)[None, :], slope_hi, slope_lo)
+    out4 = n * s4n + gh.to(tl.int64) * s4h + gw.to(tl.int64) * s4w
+    tl.store(d4_ptr + out4[:, None] + (c * s4c)[None, :], acc4.to(d4_ptr.dtype.element_ty), mask=mask)
+
+
+def degrade_pair(x: torch.Tensor, w2, b2, w4, b4, slope: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(DEGRADE at scale 2, at scale 4) of x [N, C, H, W] (H, W multiples of 4) from one read of it, channels-last;
+    w2, w4 packed (kernels/conv.py pack)."""
+    n, c, h, w = x.shape
+    assert h % 4 == 0 and w % 4 == 0 and w2.shape == (4, c, c) and w4.shape == (16, c, c)
+    d2 = torch.empty((n, c, h // 2, w // 2), device=x.device, dtype=w2.dtype, memory_format=torch.channels_last)
+    d4 = torch.empty((n, c, h // 4, w // 4), device=x.device, dtype=w2.dtype, memory_format=torch.channels_last)
+    lh, lw = 4, 8
+    precision = conv_precision(w2.dtype)
+    _degrade_pair_kernel[(triton.cdiv(h // 4, lh) * triton.cdiv(w // 4, lw) * n,)](
+        x, w2, b2, w4, b4, d2, d4, h, w, *nhwc_strides(x), *nhwc_strides(d2), *nhwc_strides(d4), *split(slope),
+        C=c, PRECISION=precision, LH=lh, LW=lw, BLOCK_C=channel_block(c), num_warps=4)
+    return d2, d4
 
 
 @triton.jit

@@ -4,16 +4,17 @@ composed (mdrn_fast/composition.py), and the forward captured in a CUDA graph fo
 
 A block, with x its input (one kernel per line; the [N, C] attention MLP in torch):
     t   = lrelu(conv3x3(x))                                  body1
-    h_s = lrelu(conv3x3(lrelu(conv_s(x))))                   per scale: DEGRADE, then the low-resolution 3x3
+    d_s = lrelu(conv_s(x))                                   DEGRADE: scales 2 and 4 from one read of x
+    h_s = lrelu(conv3x3(d_s))                                per scale: the low-resolution 3x3
     f   = conv3x3(t) + sum_s reconstruct_s(h_s) + bias       body2, both RECONSTRUCTs and FUSE: kernels/plan.py
           and the channel sums of f for the attention mean    block_tail, by sub-pixel phase
     out = x + f * sigmoid(mlp(mean f))                       written into the block's slot of one stacked buffer
 The network: head, the blocks, the fusion 1x1 over the stacked block outputs, the fusion 3x3 with f0 added in
 its epilogue, the tail with the input added in its epilogue (written in the input's layout and dtype).
 
-Full-resolution maps through memory per block: x read by body1 and by each degrade, t written and read, f
-written and read, x read and out written by the scale-add (10, plus the low-resolution maps); inference of
-mdrn-base moves about 70 maps (docs/DESIGN.md section 4; bench/README.md counts them against op by op).
+Full-resolution maps through memory per block: x read by body1 and by the degrades, t written and read, f written
+and read, x read and out written by the scale-add (9, plus the low-resolution maps); inference of mdrn-base
+moves about 68 maps against about 116 op by op (bench/floors.py counts them).
 
 float32 (IEEE or TF32, as PyTorch's cuDNN switch says), float16 and bfloat16 (also under torch.autocast):
 weights composed in float64 and stored once per dtype, rebuilt when a parameter changes. Applies to inference
@@ -103,10 +104,12 @@ class GpuPlan:
         """(the block's f before attention, its channel sums [N, C] in float32)."""
         _, plan = _kernels()
         t = self._conv(f, b.body1, slope=b.slope)
-        branches = []
-        for (s, down), mid, up in zip(b.downs, b.mids, b.ups):
-            h = self._conv(self._conv(f, down, stride=s, slope=b.slope), mid, slope=b.slope)
-            branches.append((h, up, s))
+        scales = [s for s, _ in b.downs]
+        if scales == [2, 4]:  # both degrades from one read of f
+            ds = plan.degrade_pair(f, b.downs[0][1].w, b.downs[0][1].b, b.downs[1][1].w, b.downs[1][1].b, b.slope)
+        else:
+            ds = [self._conv(f, down, stride=s, slope=b.slope) for s, down in b.downs]
+        branches = [(self._conv(d, mid, slope=b.slope), up, s) for d, mid, up, s in zip(ds, b.mids, b.ups, scales)]
         fi = torch.empty_like(t)
         sums = plan.block_tail(t, b.body2.w, branches, b.phase_bias, self.period, fi)
         return fi, sums

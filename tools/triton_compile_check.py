@@ -58,7 +58,7 @@ SM_THREADS = {80: 2048, 86: 1536, 89: 1536, 90: 2048}
 GRID_LIMITS = (2**31 - 1, 65535, 65535)
 # kernels whose products must run on tensor cores in float16, bfloat16 and TF32 (the others' dots may upcast)
 TENSOR_CORE_KERNELS = {"_conv_kernel", "_conv_weight_grad_kernel", "_block_tail_kernel", "_fuse_parts_kernel",
-                       "_gemm_kernel", "_weight_grad_kernel"}
+                       "_degrade_pair_kernel", "_gemm_kernel", "_weight_grad_kernel"}
 
 
 class StandInDriver(DriverBase):
