@@ -19,8 +19,9 @@ from .atomic import write_atomically
 from .png16 import PNGError, is_png16, read_png16, write_png16
 
 # The largest image read (README: 400 megapixels): tiling bounds the network's activations at any size, and the
-# image itself takes about 17 bytes a pixel gray, 50 color, while it is denoised. A header claiming more is
-# refused before anything is decoded (a "decompression bomb"); Pillow's own limit (89 MP) is raised to it.
+# image itself takes about 17 bytes a pixel gray, 50 color, while it is denoised (counted from its copies, not
+# measured). A header claiming more is refused before anything is decoded (a "decompression bomb"); Pillow's own
+# limit (89 MP) is raised to it.
 MAX_PIXELS = 400_000_000
 if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -58,6 +59,10 @@ def load_image(path: str | os.PathLike, channels: int | None = None) -> LoadedIm
                 if getattr(im, "is_animated", False):
                     raise ImageError(f"{path}: has {im.n_frames} frames (an animation or a multi-page file); "
                                      "only still images are read: save the frame you want as its own file")
+                bits = max(getattr(im, "tag_v2", {}).get(258, (0,)) or (0,))  # a TIFF's bits per sample
+                if im.mode == "I" and bits > 16:
+                    raise ImageError(f"{path}: a {bits}-bit integer image; at most 16 bits are read (save it as "
+                                     "16-bit)")
                 orientation = im.getexif().get(EXIF_ORIENTATION, 1)
                 if im.format == "PNG" and is_png16(path):
                     return _from_samples(_orient(read_png16(path, MAX_PIXELS), orientation), 16, path, channels)
@@ -126,9 +131,6 @@ def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _from_pil(im: Image.Image, path: Path, channels: int | None) -> LoadedImage:
-    bits = max(getattr(im, "tag_v2", {}).get(258, (0,)) or (0,))  # a TIFF's bits per sample
-    if im.mode == "I" and bits > 16:
-        raise ImageError(f"{path}: a {bits}-bit integer image; at most 16 bits are read (save it as 16-bit)")
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         a = np.asarray(im)
         check_pixels(a, path)
