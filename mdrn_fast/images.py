@@ -7,6 +7,7 @@ through mdrn_fast.png16 (Pillow reads 16-bit colour as 8-bit); every other forma
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +15,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from .atomic import write_atomically
 from .png16 import PNGError, is_png16, read_png16, write_png16
 
-# A size claim past this many pixels is refused before decoding (a "decompression bomb").
-MAX_PIXELS = 20000 * 20000
+# The largest image read (README: 400 megapixels): tiling bounds the network's activations at any size, and the
+# image itself takes about 17 bytes a pixel gray, 50 color, while it is denoised (counted from its copies, not
+# measured). A header claiming more is refused before anything is decoded (a "decompression bomb"); Pillow's own
+# limit (89 MP) is raised to it.
+MAX_PIXELS = 400_000_000
+if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 EXIF_ORIENTATION = 0x0112
+# float images are on the [0, 1] scale; noise can take a pixel a little outside it, but not past these (a float
+# image on the 0-255 scale is refused, not turned white)
+FLOAT_RANGE = (-1.0, 2.0)
 
 
 class ImageError(ValueError):
@@ -41,28 +51,67 @@ def load_image(path: str | os.PathLike, channels: int | None = None) -> LoadedIm
     RGB (3); 1 or 3 converts."""
     path = Path(path)
     try:
-        if path.stat().st_size == 0:
-            raise ImageError(f"{path}: empty file")
+        check_regular_file(path)
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked just below
             with Image.open(path) as im:
-                if im.width * im.height > MAX_PIXELS:
-                    raise ImageError(f"{path}: {im.width}x{im.height} is larger than the {MAX_PIXELS} pixel limit")
+                check_size(path, im.width, im.height)
+                if getattr(im, "is_animated", False):
+                    raise ImageError(f"{path}: has {im.n_frames} frames (an animation or a multi-page file); "
+                                     "only still images are read: save the frame you want as its own file")
+                bits = max(getattr(im, "tag_v2", {}).get(258, (0,)) or (0,))  # a TIFF's bits per sample
+                if im.mode == "I" and bits > 16:
+                    raise ImageError(f"{path}: a {bits}-bit integer image; at most 16 bits are read (save it as "
+                                     "16-bit)")
                 orientation = im.getexif().get(EXIF_ORIENTATION, 1)
                 if im.format == "PNG" and is_png16(path):
-                    return _from_samples(_orient(read_png16(path), orientation), 16, path, channels)
+                    return _from_samples(_orient(read_png16(path, MAX_PIXELS), orientation), 16, path, channels)
                 im = ImageOps.exif_transpose(im)  # loads; the result carries no orientation tag
                 return _from_pil(im, path, channels)
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"{path}: refused, image too large ({e})") from None
+    except Image.DecompressionBombError:  # only where the caller set Pillow's limit below MAX_PIXELS
+        raise ImageError(f"{path}: refused, larger than Pillow's limit of {Image.MAX_IMAGE_PIXELS} pixels") from None
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ImageError(f"{path}: a folder, not an image file") from None
+    except MemoryError:
+        raise ImageError(f"{path}: not enough memory to read it") from None
     except (OSError, SyntaxError, ValueError, PNGError) as e:
         raise ImageError(f"{path}: not a readable image ({e})") from None
+
+
+def check_regular_file(path: Path) -> None:
+    """A folder, FIFO, socket or device is refused before it is opened (opening a FIFO would wait forever)."""
+    st = path.stat()
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageError(f"{path}: a folder, not an image file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageError(f"{path}: not a regular file (a FIFO, socket or device); give an image file")
+    if st.st_size == 0:
+        raise ImageError(f"{path}: empty file")
+
+
+def check_size(path, width: int, height: int) -> None:
+    """The size a header declares, refused past MAX_PIXELS before anything is decoded."""
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{path}: {width}x{height} is larger than the {MAX_PIXELS:,} pixel limit "
+                         f"({MAX_PIXELS // 1_000_000} megapixels)")
+
+
+def check_pixels(a: np.ndarray, where) -> None:
+    """Pixels that would give garbage, refused: NaN or infinity, floats off the [0, 1] scale (beyond
+    FLOAT_RANGE), integers deeper than 16 bits (negative or past 65535). For any reader of images (the
+    command line, the Python API)."""
+    if a.dtype.kind == "f":
+        if not np.isfinite(a).all():
+            raise ImageError(f"{where}: holds NaN or infinite values")
+        lo, hi = float(a.min(initial=0.0)), float(a.max(initial=0.0))
+        if lo < FLOAT_RANGE[0] or hi > FLOAT_RANGE[1]:
+            raise ImageError(f"{where}: float values from {lo:g} to {hi:g}; float images must be on the [0, 1] "
+                             f"scale (within {list(FLOAT_RANGE)} with noise): divide a 0-255 image by 255")
+    elif a.dtype.kind in "iu" and a.dtype.itemsize > 2 and a.size and (a.min() < 0 or a.max() > 65535):
+        raise ImageError(f"{where}: integer values from {a.min()} to {a.max()}; at most 16 bits (0 to 65535) "
+                         "are read")
 
 
 # EXIF orientation -> the array operation that makes the image upright (as PIL's ImageOps.exif_transpose)
@@ -83,9 +132,13 @@ def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
 
 def _from_pil(im: Image.Image, path: Path, channels: int | None) -> LoadedImage:
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        return _from_samples(np.asarray(im).astype(np.uint16)[..., None], 16, path, channels)
+        a = np.asarray(im)
+        check_pixels(a, path)
+        return _from_samples(a.astype(np.uint16)[..., None], 16, path, channels)
     if im.mode == "F":
-        return _from_float(np.asarray(im, dtype=np.float32)[..., None], path, channels)
+        a = np.asarray(im, dtype=np.float32)
+        check_pixels(a, path)
+        return _from_float(a[..., None], path, channels)
     has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
     if has_alpha:
         gray = im.mode in ("LA", "PA") and _is_gray(im)
@@ -102,7 +155,9 @@ def _from_samples(a: np.ndarray, bits: int, path: Path, channels: int | None) ->
     alpha = None
     if a.shape[2] in (2, 4):
         a, alpha = a[..., :-1], a[..., -1].astype(np.float32) / (2**bits - 1)
-    image = _from_float(a.astype(np.float32) / (2**bits - 1), path, channels)
+    f = a.astype(np.float32)
+    f /= 2**bits - 1  # in place: one float copy of a large image, not two
+    image = _from_float(f, path, channels)
     image.bits, image.alpha = bits, alpha
     return image
 
@@ -131,19 +186,22 @@ def quantize(pixels: np.ndarray, bits: int = 8) -> np.ndarray:
     return a.astype(np.uint8 if bits == 8 else np.uint16)
 
 
-def save_image(path: str | os.PathLike, pixels: np.ndarray, bits: int = 8, alpha: np.ndarray | None = None) -> Path:
+def save_image(path: str | os.PathLike, pixels: np.ndarray, bits: int = 8, alpha: np.ndarray | None = None,
+               overwrite: bool = True) -> Path:
     """Write float [H, W, C] in [0, 1] (or an integer array as is), plus an optional alpha [H, W], as an 8- or
-    16-bit PNG, atomically (temporary file, then rename)."""
-    path = Path(path)
+    16-bit PNG, atomically (mdrn_fast.atomic: a temporary file of this process, fsynced, then renamed);
+    ``overwrite=False``: FileExistsError, and nothing written, when ``path`` exists (even if another process
+    made it a moment ago)."""
     a = pixels if pixels.dtype in (np.uint8, np.uint16) else quantize(pixels, bits)
     if a.ndim == 2:
         a = a[..., None]
     if alpha is not None:
         a = np.concatenate([a, quantize(alpha, 8 if a.dtype == np.uint8 else 16)[..., None]], axis=2)
-    tmp = path.with_name(f".{path.name}.tmp")
-    if a.dtype == np.uint16:
-        write_png16(tmp, a)
-    else:
-        Image.fromarray(a[..., 0] if a.shape[2] == 1 else a).save(tmp, format="PNG")  # L, LA, RGB or RGBA
-    os.replace(tmp, path)
-    return path
+
+    def write(tmp: Path) -> None:
+        if a.dtype == np.uint16:
+            write_png16(tmp, a)
+        else:
+            Image.fromarray(a[..., 0] if a.shape[2] == 1 else a).save(tmp, format="PNG")  # L, LA, RGB or RGBA
+
+    return write_atomically(path, write, overwrite)

@@ -32,6 +32,15 @@ def image_files(folder: str | os.PathLike) -> list[Path]:
                   if p.suffix.lower() in suffixes and p.is_file() and not p.name.startswith("."))
 
 
+def special_files(folder: str | os.PathLike) -> list[Path]:
+    """Entries of ``folder`` named like images that are neither files nor folders (FIFOs, sockets, devices):
+    image_files leaves them out, and a caller can say so."""
+    suffixes = image_suffixes()
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.suffix.lower() in suffixes and not p.name.startswith(".") and p.exists()
+                  and not p.is_file() and not p.is_dir())
+
+
 def dataset(name_or_path: str | os.PathLike, root: str | os.PathLike | None = None) -> list[Path]:
     """Image files of a standard set ("BSD68", ...) or of a folder; an error saying how to get a missing set."""
     name = str(name_or_path)

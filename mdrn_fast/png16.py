@@ -35,8 +35,10 @@ def is_png16(path: str | os.PathLike) -> bool:
     return head is not None and head[2] == 16
 
 
-def read_png16(path: str | os.PathLike) -> np.ndarray:
-    """The pixels of a 16-bit PNG as uint16 [H, W, samples] (samples: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA)."""
+def read_png16(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
+    """The pixels of a 16-bit PNG as uint16 [H, W, samples] (samples: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA).
+    Memory stays within the size the header declares (refused past ``max_pixels``): the image data is
+    decompressed with that size as a limit, so a small file that inflates to gigabytes is refused."""
     with open(path, "rb") as f:
         data = f.read()
     head = header(data)
@@ -47,6 +49,8 @@ def read_png16(path: str | os.PathLike) -> np.ndarray:
         raise PNGError(f"bit depth {depth}, colour type {ctype}: not a 16-bit gray/RGB(A) PNG")
     if interlace:
         raise PNGError("interlaced (Adam7) 16-bit PNG is not supported: save it without interlacing")
+    if max_pixels is not None and w * h > max_pixels:
+        raise PNGError(f"{w}x{h} is larger than the {max_pixels} pixel limit")
     idat, pos = [], 8
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos:pos + 8])
@@ -62,12 +66,15 @@ def read_png16(path: str | os.PathLike) -> np.ndarray:
     else:
         raise PNGError("truncated: no IEND chunk")
     bpp = 2 * SAMPLES[ctype]
-    try:
-        raw = zlib.decompress(b"".join(idat))
+    expected = h * (1 + w * bpp)
+    try:  # at most one byte past what the header declares: enough to tell that there is more
+        raw = zlib.decompressobj().decompress(b"".join(idat), expected + 1)
     except zlib.error as e:
         raise PNGError(f"damaged image data ({e})") from None
-    if len(raw) != h * (1 + w * bpp):
-        raise PNGError(f"image data has {len(raw)} bytes, {h * (1 + w * bpp)} expected")
+    if len(raw) > expected:
+        raise PNGError(f"image data inflates past the {expected} bytes its {w}x{h} header declares")
+    if len(raw) != expected:
+        raise PNGError(f"image data has {len(raw)} bytes, {expected} expected")
     rows = unfilter(np.frombuffer(raw, np.uint8).reshape(h, 1 + w * bpp), bpp)
     return rows.view(">u2").reshape(h, w, SAMPLES[ctype]).astype(np.uint16)
 

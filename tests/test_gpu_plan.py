@@ -98,7 +98,7 @@ def test_where_the_plan_applies():
         m.set_backend("triton").use_gpu_plan = False
         assert not gpu_plan.applies(m, y)
         m.use_gpu_plan = True
-        assert not gpu_plan.applies(MDRN(channels=8, blocks=1, scales=(2, 3), backend="triton").to(DEV), y)
+        assert not gpu_plan.applies(MDRN(channels=8, blocks=1, scales=(2, 4, 8), backend="triton").to(DEV), y)
     assert not gpu_plan.applies(m, y)  # gradients wanted: training runs op by op
     m(y).sum().backward()
     assert m.head.weight.grad is not None

@@ -68,13 +68,15 @@ def parse_sigma(text: str) -> float | None:
 def input_files(inputs) -> tuple[list[Path], list[str]]:
     """(image files of the inputs, each once, problems): a folder contributes its images; an empty one is a
     problem."""
-    from mdrn_fast.paths import image_files
+    from mdrn_fast.paths import image_files, special_files
 
     files, problems = [], []
     for item in map(Path, inputs):
         if item.is_dir():
             found = image_files(item)
             files += found
+            for p in special_files(item):
+                print(f"note: {p}: not a regular file (a FIFO, socket or device), skipped", file=sys.stderr)
             if not found:
                 problems.append(f"{item}: no images in this folder")
         else:
@@ -108,21 +110,27 @@ def output_names(files: list[Path]) -> dict[Path, str]:
 
 class ModelChooser:
     """The model for each image: --weights, or the shipped file for (model, gray/color, sigma), where sigma is
-    the given one or the estimate, taken to the nearest shipped level (said once per choice)."""
+    the given one or the estimate, taken to the nearest shipped level (said once per choice). --weights is
+    loaded at once: a file that does not load stops the command before the first image."""
 
     def __init__(self, args, device):
+        from mdrn_fast.errors import UsageError
+        from mdrn_fast.weights_file import load_weights
+
         self.args, self.device, self.models, self.said = args, device, {}, set()
         self.sigma = parse_sigma(args.sigma)
+        if args.weights:
+            try:
+                self.models["w"] = load_weights(args.weights, backend=args.backend)[0].to(device)
+            except ValueError as e:
+                raise UsageError(f"--weights: {e}") from None
 
     def __call__(self, image, path) -> tuple[object, str]:
         from mdrn_fast.catalog import nearest_sigma, pretrained, shipped_sigmas
         from mdrn_fast.images import ImageError
         from mdrn_fast.noise_level import estimate_sigma
-        from mdrn_fast.weights_file import load_weights
 
         if self.args.weights:
-            if "w" not in self.models:
-                self.models["w"] = load_weights(self.args.weights, backend=self.args.backend)[0].to(self.device)
             m = self.models["w"]
             if m.in_channels != (3 if image.color else 1):
                 raise ImageError(f"{path}: the weights are for {'color' if m.in_channels == 3 else 'gray'} images")
@@ -164,6 +172,8 @@ def run(args) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     names = output_names(files)
     failed = []
+    # a bad file is reported and the others go on; any other failure (weights that do not load, a bad --tile,
+    # a full disk) would fail every file the same way, and so stops the command with its one line
     for path in files:
         target = out_dir / names[path]
         try:
@@ -173,11 +183,18 @@ def run(args) -> int:
             model, note = choose(image, path)
             result = denoise(image.pixels, model, tile=args.tile, overlap=args.overlap, memory=args.memory,
                              mode=args.tiling, progress=True)
-            save_image(target, result, bits=image.bits, alpha=image.alpha)
+            try:  # exclusive unless --overwrite: another process may have written target meanwhile
+                save_image(target, result, bits=image.bits, alpha=image.alpha, overwrite=args.overwrite)
+            except FileExistsError:
+                raise ImageError(f"{target} was written by another process meanwhile; kept it (pass --overwrite "
+                                 "to replace it)") from None
             print(f"{path} -> {target}" + (f" ({note})" if note else ""))
-        except (ImageError, ValueError) as e:
+        except ImageError as e:
             failed.append(path)
             print(f"error: {e}", file=sys.stderr)
+        except MemoryError:
+            failed.append(path)
+            print(f"error: {path}: not enough memory to denoise it (a smaller --memory may help)", file=sys.stderr)
     if failed or problems:
         print(f"{len(failed)} of {len(files)} file(s) failed" + (": " + ", ".join(p.name for p in failed)
                                                                  if failed else "")

@@ -1,6 +1,7 @@
 """MDRN and its block MDRB, exactly as docs/DESIGN.md section 2 defines them, running on any backend."""
 from __future__ import annotations
 
+import operator
 from typing import Sequence
 
 import torch
@@ -17,6 +18,9 @@ PRESETS = {
     "mdrn-large": dict(channels=64, blocks=8),
 }
 ATTENTION_REDUCTION = 4
+# what a configuration read from a file (weights, checkpoint) may ask for: 4x the largest preset's width, 32x its
+# depth, 20x its parameters (mdrn-large: 2.5 M), so that a crafted file cannot make the loader build gigabytes
+LIMITS = dict(channels=256, blocks=256, scales=4, scale=16, parameters=50_000_000)
 
 
 def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
@@ -70,6 +74,49 @@ class MDRB(nn.Module):
         return torch.sigmoid(self.att2(F.relu(self.att1(pooled))))
 
 
+def check_scales(scales: Sequence[int]) -> tuple[int, ...]:
+    """The degradation scales, checked against the padding rule: the input is padded to a multiple of the
+    largest scale, so every scale must divide it (2 and 4, not 2 and 3)."""
+    try:
+        out = tuple(operator.index(s) for s in scales)
+    except TypeError:
+        raise ValueError(f"scales: expected a sequence of integers, got {scales!r}") from None
+    if any(s < 2 for s in out) or (out and any(max(out) % s for s in out)):
+        raise ValueError(f"scales {list(out)}: each must be >= 2 and divide the largest (the input is padded to a "
+                         f"multiple of it), e.g. (2, 4)")
+    return out
+
+
+def check_config(config) -> dict:
+    """A model configuration read from a file (a weight file's, a checkpoint's), checked before any tensor is
+    built: the keys of MDRN.config(), gray or color, widths and depths within LIMITS; returns it as MDRN's
+    keyword arguments. ValueError says what is wrong."""
+    if not isinstance(config, dict):
+        raise ValueError(f"config: expected a JSON object, got {type(config).__name__}")
+    keys = {"in_channels", "channels", "blocks", "scales"}
+    if set(config) - keys or {"channels", "blocks"} - set(config):
+        raise ValueError(f"config keys {sorted(config)}: expected channels, blocks and optionally in_channels, scales")
+    out = dict(in_channels=config.get("in_channels", 1), channels=config["channels"], blocks=config["blocks"],
+               scales=config.get("scales", (2, 4)))
+    for key, top in (("in_channels", 3), ("channels", LIMITS["channels"]), ("blocks", LIMITS["blocks"])):
+        value = out[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
+            raise ValueError(f"config {key}={value!r}: expected an integer from 1 to {top}")
+    if out["in_channels"] == 2:
+        raise ValueError("config in_channels=2: expected 1 (gray) or 3 (color)")
+    if isinstance(out["scales"], (str, bytes)) or not isinstance(out["scales"], (list, tuple)):
+        raise ValueError(f"config scales={out['scales']!r}: expected a list of integers such as [2, 4]")
+    out["scales"] = check_scales(out["scales"])
+    if len(out["scales"]) > LIMITS["scales"] or any(s > LIMITS["scale"] for s in out["scales"]):
+        raise ValueError(f"config scales={list(out['scales'])}: at most {LIMITS['scales']} scales, each at most "
+                         f"{LIMITS['scale']}")
+    with torch.device("meta"):  # shapes only: no memory
+        n = count_parameters(MDRN(backend="torch", **out))
+    if n > LIMITS["parameters"]:
+        raise ValueError(f"config {config}: {n:,} parameters, more than the {LIMITS['parameters']:,} allowed")
+    return out
+
+
 class MDRN(nn.Module):
     """Multiple Degradation and Reconstruction Network (docs/DESIGN.md section 2).
 
@@ -94,7 +141,7 @@ class MDRN(nn.Module):
         if in_channels < 1 or channels < 1 or blocks < 1:
             raise ValueError(f"in_channels, channels and blocks must be >= 1, got {in_channels}, {channels}, {blocks}")
         self.in_channels, self.channels, self.blocks = in_channels, channels, blocks
-        self.scales = tuple(int(s) for s in scales)
+        self.scales = check_scales(scales)
         self.multiple = max(self.scales) if self.scales else 1
         # how far an output pixel sees: head, fusion and tail 3x3 (1 each); per block the widest branch: two 3x3
         # at full resolution (2), or degrade by s, 3x3 at 1/s, reconstruct (2s - 1)
