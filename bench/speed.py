@@ -6,7 +6,8 @@ floors, with a profile of where each model row's time goes.
     python bench/speed.py --device cpu --quick # the CPU smoke run: mdrn-base 1x1x256x256, the layer, small ops
     python bench/speed.py --device cpu --tiny  # every group at tiny sizes in seconds (the tests, the rehearsal)
 
-Writes a markdown table to stdout and bench/results/<device>-<date>.{json,md,png,profile.md}. See bench/README.md.
+Writes a markdown table to stdout and <--out>/<device>-<date>.{json,md,png,profile.md} (default: a per-user
+cache folder; bench/results/ holds the committed runs). See bench/README.md.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import datetime as dt
 import gc
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -449,6 +451,11 @@ def plot(result: dict, path: Path) -> bool:
     return True
 
 
+def default_out() -> Path:
+    """Outside the source tree: the per-user cache ($XDG_CACHE_HOME or ~/.cache)/mdrn_fast/bench."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mdrn_fast" / "bench"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -467,7 +474,8 @@ def main(argv=None) -> int:
                          "rows too)")
     ap.add_argument("--compile-backend", default="inductor",
                     help="torch.compile's backend (aot_eager: the wiring without code generation, as the tests run)")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    ap.add_argument("--out", default=str(default_out()),
+                    help="folder for the results (default: %(default)s; bench/results/ holds the committed ones)")
     args = ap.parse_args(argv)
     if args.only and set(args.only.split(",")) - set(GROUPS):
         ap.error(f"--only: groups are {', '.join(GROUPS)}")

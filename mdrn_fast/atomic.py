@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Callable
 
 
+_UMASK = os.umask(0o022)  # read once (umask can only be read by setting it), then put back
+os.umask(_UMASK)
+
+
 def write_atomically(path: str | os.PathLike, write: Callable[[Path], object], overwrite: bool = True) -> Path:
     """``write(tmp)`` writes the file's content to ``tmp``; then it is fsynced and published as ``path``
     (FileExistsError, and nothing published, when ``overwrite`` is False and ``path`` exists)."""
@@ -20,6 +24,7 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], object], o
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # as open() would create it (some writers make their files 0600)
         _fsync(tmp)
         if overwrite:
             os.replace(tmp, path)

@@ -6,7 +6,9 @@ ends in one line and exit code 2, any other failure in one line and exit code 1 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -14,7 +16,11 @@ from . import commands
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mdrn-fast", description="Fast MDRN denoising and HMDS distillation.")
+    from . import __version__
+    from .flags import Parser
+
+    parser = Parser(prog="mdrn-fast", description="Fast MDRN denoising and HMDS distillation.")
+    parser.add_argument("--version", action="version", version=f"mdrn-fast {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for m in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
@@ -29,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from .errors import USAGE_ERRORS
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help, --version (0) or a flag refused when parsed (2, its line already printed)
+        return e.code if isinstance(e.code, int) else 2
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
@@ -42,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         text = str(e).strip() or type(e).__name__
         if isinstance(e, KeyError) and e.args:
             text = str(e.args[0])
+        if isinstance(e, OSError) and e.errno is not None and e.strerror:  # not the raw "[Errno 2] ..."
+            text = (f"{e.filename}: " if e.filename else "") + e.strerror
+            if e.errno == errno.ENOSPC and e.strerror == os.strerror(errno.ENOSPC):
+                text += " (the disk is full: free some space, then run the command again)"
         print(f"mdrn-fast {args.command}: error: {text}", file=sys.stderr)
         if not usage and not isinstance(e, (ValueError, KeyError, OSError)):
             print(f"mdrn-fast {args.command}: ({type(e).__name__}; run again with --debug for the traceback)",

@@ -7,6 +7,7 @@ then moves the file into place: a set on disk is either complete and verified or
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -23,8 +24,9 @@ URL_ENV = "MDRN_FAST_DATA_URL"  # another server with the same layout (a mirror;
 ROOT_ENV = "MDRN_FAST_DATA"
 
 
-class FetchError(RuntimeError):
-    """A file could not be downloaded and verified; the message names it, its address and the last failure."""
+class FetchError(ConnectionError):
+    """Files could not be downloaded and verified; the message names each, its address and the last failure,
+    and how to fix it."""
 
 
 def default_root() -> Path:
@@ -60,39 +62,59 @@ def status(name: str, root=None, verify: bool = False, manifest: dict = MANIFEST
 
 
 def fetch(names, root=None, base_url: str | None = None, retries: int = 3, timeout: float = 60,
-          progress: bool = True, manifest: dict = MANIFEST) -> list[Path]:
+          progress: bool = True, manifest: dict = MANIFEST, deadline: float = 900) -> list[Path]:
     """Download the sets ``names`` (all when empty) into ``root``; returns their folders. Files already there
-    with the right checksum are kept; others are (re)downloaded. Raises FetchError after ``retries`` failures
-    of one file, leaving every verified file in place."""
+    with the right checksum are kept; others are (re)downloaded, each within ``deadline`` seconds. A file that
+    fails after ``retries`` attempts is reported at the end (FetchError) while the others go on; every verified
+    file stays in place, and no empty folder is left behind."""
     names = list(names) or list(manifest)
     unknown = [n for n in names if n not in manifest]
     if unknown:
         raise KeyError(f"unknown image set(s) {unknown}; known: {', '.join(manifest)}")
     base_url = (base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
-    folders = []
+    folders, failures = [], []
     for name in names:
         entry, target = manifest[name], folder(name, root, manifest)
-        target.mkdir(parents=True, exist_ok=True)
         todo = [f for f in entry["files"] if not _verified(target / f[0], f[2], f[3])]
         total = sum(f[2] for f in todo)
         with tqdm(total=total, unit="B", unit_scale=True, desc=f"{name} ({len(todo)} files)",
                   disable=not progress or not todo) as bar:
             for fname, path, size, sha in todo:
                 url = f"{base_url}/{entry['repo']}/{entry['commit']}/{path}"
-                _download(url, target / fname, size, sha, retries, timeout, bar)
+                target.mkdir(parents=True, exist_ok=True)
+                try:
+                    _download(url, target / fname, size, sha, retries, timeout, deadline, bar)
+                except FetchError as e:
+                    failures.append(f"{name}/{e}")
+        _remove_if_empty(target, Path(root if root is not None else default_root()))
         folders.append(target)
+    if failures:
+        shown = "; ".join(failures[:3]) + (f"; and {len(failures) - 3} more" if len(failures) > 3 else "")
+        raise FetchError(f"{len(failures)} file(s) not fetched: {shown}. Check the network connection (and "
+                         "HTTPS_PROXY where a proxy is needed) and run the command again (verified files are "
+                         "kept), or place the files by hand as README's Data section lays out under "
+                         f"{Path(root if root is not None else default_root())}")
     return folders
+
+
+def _remove_if_empty(path: Path, root: Path) -> None:
+    """Remove ``path`` and its parents up to (not including) ``root`` while they are empty folders."""
+    while path != root and root in path.parents and path.is_dir() and not any(path.iterdir()):
+        path.rmdir()
+        path = path.parent
 
 
 def _verified(path: Path, size: int, sha: str) -> bool:
     return path.is_file() and path.stat().st_size == size and _sha256(path) == sha
 
 
-def _download(url: str, dest: Path, size: int, sha: str, retries: int, timeout: float, bar) -> None:
-    """url -> dest through dest's ".part" file: resumed with an HTTP Range request when a part exists,
-    checked against ``sha``, fsynced, then renamed into place (atomic)."""
+def _download(url: str, dest: Path, size: int, sha: str, retries: int, timeout: float, deadline: float,
+              bar) -> None:
+    """url -> dest through dest's ".part" file: resumed with an HTTP Range request when a part exists, never
+    more than ``size`` bytes taken, checked against ``sha``, fsynced, then renamed into place (atomic)."""
     part = dest.with_name(f".{dest.name}.part")
     last, counted = "no attempt", 0  # counted: this file's bytes the progress bar shows
+    give_up = time.monotonic() + deadline
     for attempt in range(retries):
         if attempt:
             time.sleep(min(8.0, 0.5 * 2 ** attempt))
@@ -108,23 +130,37 @@ def _download(url: str, dest: Path, size: int, sha: str, retries: int, timeout: 
                 bar.update(have - counted)
                 counted = have
                 with open(part, "ab" if have else "wb") as f:
-                    while block := response.read(1 << 16):
+                    while block := response.read(min(1 << 16, size + 1 - have)):  # one byte past size says "too long"
                         f.write(block)
                         bar.update(len(block))
                         counted += len(block)
+                        have += len(block)
+                        if have > size or time.monotonic() > give_up:
+                            break
                     f.flush()
                     os.fsync(f.fileno())
         except urllib.error.HTTPError as e:
             last = f"HTTP {e.code} {e.reason}"
             continue
-        except (urllib.error.URLError, OSError, TimeoutError) as e:
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                part.unlink(missing_ok=True)
+                raise OSError(errno.ENOSPC, "no space left on the disk (the partial file is removed)",
+                              str(dest)) from None
             last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
             continue  # the next attempt resumes from the part file
         got = part.stat().st_size
+        if got > size:  # a server sending more than the manifest's size is not sending this file
+            last = f"the server sent more than the {size} bytes expected"
+            part.unlink()
+            continue
+        if time.monotonic() > give_up and got < size:
+            raise FetchError(f"{dest.name}: {url} took longer than {deadline:g} s ({got} of {size} bytes; run "
+                             "again to resume)")
         if got < size:  # the connection ended early: resume
             last = f"the transfer stopped at {got} of {size} bytes"
             continue
-        if got == size and _sha256(part) == sha:
+        if _sha256(part) == sha:
             os.replace(part, dest)
             return
         last = f"checksum mismatch ({got} bytes, {size} expected)"

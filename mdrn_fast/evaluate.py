@@ -3,6 +3,7 @@ image, the noisy input neither clipped nor quantized; the output clipped and rou
 on uint8 images with no border crop."""
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from tqdm import tqdm
 from . import reference
 from .images import load_image, quantize, save_image
 from .inference import denoise_tensor
-from .metrics import psnr, ssim
+from .metrics import SSIM_WINDOW, psnr, ssim
 
 
 @dataclass
@@ -52,21 +53,34 @@ def evaluate(model, files, sigma: float, device: str = "cpu", save_dir=None, bas
         clean8 = quantize(clean)
         out8 = quantize(out[0].numpy().transpose(1, 2, 0))
         noisy8 = quantize(y[0].numpy().transpose(1, 2, 0))
-        rows.append(Row(path.name, psnr(noisy8, clean8), psnr(out8, clean8), ssim(out8, clean8)))
+        small = min(clean8.shape[:2]) < SSIM_WINDOW  # no SSIM for it (see summary); PSNR always
+        rows.append(Row(path.name, psnr(noisy8, clean8), psnr(out8, clean8),
+                        math.nan if small else ssim(out8, clean8)))
         if save_dir is not None:
             save_image(Path(save_dir) / f"{path.stem}.png", out8)
     return rows
 
 
 def summary(rows: list[Row]) -> dict:
+    """Means over the rows; SSIM over the images large enough for its window ("ssim_images" of them)."""
+    scored = [r.ssim for r in rows if not math.isnan(r.ssim)]
     return {"images": len(rows), "psnr_noisy": float(np.mean([r.psnr_noisy for r in rows])),
-            "psnr": float(np.mean([r.psnr for r in rows])), "ssim": float(np.mean([r.ssim for r in rows]))}
+            "psnr": float(np.mean([r.psnr for r in rows])),
+            "ssim": float(np.mean(scored)) if scored else math.nan, "ssim_images": len(scored)}
 
 
 def table(rows: list[Row], title: str = "") -> str:
     """A markdown table: one row per image, then the mean."""
     lines = ([f"### {title}", ""] if title else []) + ["| image | PSNR noisy | PSNR | SSIM |", "|---|---|---|---|"]
-    lines += [f"| {r.name} | {r.psnr_noisy:.2f} | {r.psnr:.2f} | {r.ssim:.4f} |" for r in rows]
+    lines += [f"| {r.name} | {r.psnr_noisy:.2f} | {r.psnr:.2f} | {_ssim_text(r.ssim)} |" for r in rows]
     s = summary(rows)
-    lines.append(f"| **mean ({s['images']})** | {s['psnr_noisy']:.2f} | **{s['psnr']:.2f}** | **{s['ssim']:.4f}** |")
+    lines.append(f"| **mean ({s['images']})** | {s['psnr_noisy']:.2f} | **{s['psnr']:.2f}** | "
+                 f"**{_ssim_text(s['ssim'])}** |")
+    if s["ssim_images"] < s["images"]:
+        lines.append(f"\nSSIM: {s['images'] - s['ssim_images']} image(s) under {SSIM_WINDOW}x{SSIM_WINDOW} pixels "
+                     f"(SSIM's window) not scored; the SSIM mean is over the other {s['ssim_images']}")
     return "\n".join(lines)
+
+
+def _ssim_text(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.4f}"

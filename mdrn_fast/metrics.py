@@ -24,7 +24,10 @@ def psnr(a, b, data_range: float = 255.0) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(data_range**2 / mse))
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+SSIM_WINDOW = 11  # pixels per side of SSIM's Gaussian window
+
+
+def _gaussian_window(size: int = SSIM_WINDOW, sigma: float = 1.5) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float64) - size // 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
     g = g / g.sum()
@@ -39,6 +42,9 @@ def ssim(a, b, data_range: float = 255.0) -> float:
         raise ValueError(f"images differ in shape: {a.shape} vs {b.shape}")
     if a.ndim == 2:
         a, b = a[..., None], b[..., None]
+    if min(a.shape[:2]) < SSIM_WINDOW:
+        raise ValueError(f"SSIM needs at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels (its window), got "
+                         f"{a.shape[1]}x{a.shape[0]}")
     x = torch.from_numpy(a.astype(np.float64)).permute(2, 0, 1)[:, None]
     y = torch.from_numpy(b.astype(np.float64)).permute(2, 0, 1)[:, None]
     w = _gaussian_window()[None, None]

@@ -3,9 +3,12 @@ the GPU, periodic validation PSNR, atomic checkpoints, exact resume, Distributed
 safetensors export."""
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
+import signal
+import threading
 import time
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -18,7 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from . import ops
+from . import flags, ops
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import PatchDataset, StepSampler, batch_sigmas, parse_sigma
 from .device_patches import DevicePatches
@@ -58,6 +61,44 @@ class TrainConfig:
     overrides: dict = field(default_factory=dict)  # extra MDRN arguments, e.g. {"channels": 8, "blocks": 2}
 
 
+def _training_sigma(text):
+    """A level or a blind range "lo-hi", each from 0 to flags.SIGMA_MAX."""
+    try:
+        lo, hi = parse_sigma(text)
+    except ValueError:
+        lo = hi = math.inf
+    if hi > flags.SIGMA_MAX:
+        raise argparse.ArgumentTypeError(f"expected a noise level or a range like 0-55, each from 0 to "
+                                         f"{flags.SIGMA_MAX:g}, got {text!r}")
+    return str(text)
+
+
+# What each setting allows, as flag types: the flags are parsed with them and --config / resumed values are
+# checked with them (check_settings), so that a bad value stops the run before it reads or writes anything.
+SETTINGS = dict(
+    preset=flags.preset, sigma=_training_sigma, val_images=flags.count, patch=flags.integer(8, 1024),
+    batch=flags.positive, steps=flags.positive, lr=flags.number(0, low_open=True),
+    schedule=flags.choice("cosine", "multistep"), seed=flags.count, backend=flags.backend, device=flags.device,
+    amp=flags.choice("bf16", "fp16", "off"), workers=flags.count, loader=flags.choice("auto", "device", "workers"),
+    val_every=flags.positive, ckpt_every=flags.positive, log_every=flags.positive,
+)
+
+
+def check_settings(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with each setting checked (and converted) by its flag type; a UsageError names the first bad one."""
+    for name, parse in SETTINGS.items():
+        value = getattr(cfg, name)
+        if value is None:
+            continue
+        try:
+            setattr(cfg, name, parse(str(value)))
+        except argparse.ArgumentTypeError as e:
+            raise UsageError(f"--{name.replace('_', '-')} {value}: {e}") from None
+    if not isinstance(cfg.overrides, dict):
+        raise UsageError(f"--overrides {cfg.overrides!r}: expected a JSON object such as {{\"channels\": 8}}")
+    return cfg
+
+
 class Reconstruction(nn.Module):
     """The plain objective: L1(model(noisy), clean)."""
 
@@ -77,19 +118,33 @@ def _distributed(device: torch.device) -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def _scheduler(opt, cfg: TrainConfig):
+def lr_factor(cfg: TrainConfig, step: int) -> float:
+    """The schedule: cosine from 1 to 0 over the steps, or multistep (x0.5 at 50%, 75% and 90% of them)."""
     if cfg.schedule == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, cfg.steps) / cfg.steps)))
-    if cfg.schedule == "multistep":
-        marks = [int(cfg.steps * f) for f in (0.5, 0.75, 0.9)]
-        return torch.optim.lr_scheduler.MultiStepLR(opt, marks, gamma=0.5)
-    raise ValueError(f"schedule: expected cosine or multistep, got {cfg.schedule!r}")
+        return 0.5 * (1 + math.cos(math.pi * min(step, cfg.steps) / cfg.steps))
+    return 0.5 ** sum(step >= int(cfg.steps * f) for f in (0.5, 0.75, 0.9))
 
 
-def build_model(cfg: TrainConfig):
+def _scheduler(opt, cfg: TrainConfig):
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(cfg, step))
+
+
+def _set_lr(opt, sched, cfg: TrainConfig) -> None:
+    """A resumed run's schedule with this run's --lr (the checkpoint holds the learning rate it started with)."""
+    sched.base_lrs = [cfg.lr] * len(opt.param_groups)
+    for group in opt.param_groups:
+        group["initial_lr"], group["lr"] = cfg.lr, cfg.lr * lr_factor(cfg, sched.last_epoch)
+
+
+def build_model(cfg: TrainConfig, load_init: bool = True):
+    """The run's network, seeded; ``--init`` weights loaded unless ``load_init`` is False (a resumed run's
+    checkpoint replaces them anyway)."""
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every run
-    model = mdrn(cfg.preset, in_channels=3 if cfg.color else 1, backend=cfg.backend, **cfg.overrides)
-    if cfg.init:
+    try:
+        model = mdrn(cfg.preset, in_channels=3 if cfg.color else 1, backend=cfg.backend, **cfg.overrides)
+    except (TypeError, ValueError) as e:  # an unknown --overrides key, or a value out of range
+        raise UsageError(f"--overrides {json.dumps(cfg.overrides)}: {e}") from None
+    if cfg.init and load_init:
         try:
             load_into(model, cfg.init)
         except (FileNotFoundError, ValueError) as e:
@@ -141,11 +196,26 @@ def resolve_data(cfg: TrainConfig) -> list:
     return dataset(cfg.val_set, cfg.data)[:cfg.val_images] if cfg.val_images else []
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM ended the run after a step, with its checkpoint written: ``checkpoint`` continues it."""
+
+    def __init__(self, signal_name: str, step: int, checkpoint: Path):
+        super().__init__(f"{signal_name} at step {step}")
+        self.signal_name, self.step, self.checkpoint = signal_name, step, checkpoint
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite; the last finite checkpoint is kept."""
+
+
 def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None = None,
         stop_after: int | None = None, overwrite: bool = False) -> dict:
     """Train; returns {"step", "losses" (per step, this process), "val_psnr", "weights" (path), "model"}.
-    ``stop_after`` ends the run early at that step (after checkpointing), as an interruption would. The final
-    checkpoint and weights are written before the final validation, so that nothing is lost if it fails."""
+    ``stop_after`` ends the run early at that step (after checkpointing), as an interruption would. SIGINT and
+    SIGTERM end it after the current step, checkpointed (Interrupted); a non-finite loss ends it without
+    replacing the last good checkpoint (Diverged). The final weights are written before the final checkpoint
+    (which marks the run complete) and before the final validation, so that nothing is lost if either fails."""
+    check_settings(cfg)
     device = resolve_device(cfg.device)
     check_backend_on(cfg.backend, device)
     check_run_folder(cfg, resume, overwrite)
@@ -156,7 +226,8 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    objective = (objective or Reconstruction(build_model(cfg))).to(device, memory_format=memory_format)
+    objective = (objective or Reconstruction(build_model(cfg, load_init=not resume))).to(
+        device, memory_format=memory_format)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # one patch size: let cuDNN pick its fastest convolutions once
     model = objective.student
@@ -165,6 +236,8 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
     sched = _scheduler(opt, cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    weights_path = out / "model.safetensors"
+    meta = dict(preset=cfg.preset, sigma=cfg.sigma, channels=model.channels, train=asdict(cfg) | {"world_size": world})
     start, losses = 0, []
     if resume:
         state = load_checkpoint(resume, map_location=device)
@@ -175,13 +248,17 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
                              f"({str(e).splitlines()[0][:200]})") from None
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
+        _set_lr(opt, sched, cfg)
         start = int(state["step"])
-    if start >= cfg.steps:  # nothing left to do: leave the run's files as they are
-        if rank == 0:
+    if start >= cfg.steps:  # nothing left to train; a run killed before its weights file gets it now
+        weights = weights_path if weights_path.exists() else None
+        if rank == 0 and weights is None:
+            weights = save_weights(weights_path, model, **meta)
+            print(f"{out}: the run is complete at step {start}; wrote its weights {weights} from the checkpoint")
+        elif rank == 0:
             print(f"{out}: the run is complete at step {start} of {cfg.steps}; nothing to do "
                   "(raise --steps to train further)")
-        weights = out / "model.safetensors"
-        return {"step": start, "losses": [], "val_psnr": None, "weights": str(weights) if weights.exists() else None,
+        return {"step": start, "losses": [], "val_psnr": None, "weights": str(weights) if weights else None,
                 "model": model}
     wrapped = nn.parallel.DistributedDataParallel(objective) if world > 1 else objective
     stop = min(cfg.steps, stop_after if stop_after is not None else cfg.steps)
@@ -189,55 +266,110 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
     amp_dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=amp and cfg.amp == "fp16")
     val_psnr = None
-    bar = tqdm(total=stop - start, initial=0, desc="train", disable=rank != 0, unit="step")
-    pending = []  # this interval's losses, still on the device: read once per log line, not once per step
+    pending = []  # losses since the last check, still on the device: read once per log line, not once per step
+    checked = start  # the steps whose losses are known to be finite
     tick = time.perf_counter()
-    for step, clean in enumerate(_batches(cfg, device, start, stop, rank, world), start=start):
-        objective.train()
-        clean = clean.contiguous(memory_format=memory_format)
-        sigma = batch_sigmas(cfg.sigma, clean.shape[0], cfg.seed, step, rank).to(device)
-        noise_seed = zlib.crc32(f"{cfg.seed}:{step}:{rank}".encode())
-        noisy = ops.add_noise(clean, sigma, seed=noise_seed, backend="torch")
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-            loss, stats = wrapped(clean, noisy, sigma)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        sched.step()
-        pending.append(loss.detach())
-        done = step + 1
-        if done % cfg.log_every == 0 or done == stop:
-            losses += torch.stack(pending).float().tolist()
-            if rank == 0:
+    with StopRequests(world) as stop_request, tqdm(total=stop - start, desc="train", disable=rank != 0,
+                                                   unit="step") as bar:
+        for step, clean in enumerate(_batches(cfg, device, start, stop, rank, world), start=start):
+            objective.train()
+            clean = clean.contiguous(memory_format=memory_format)
+            sigma = batch_sigmas(cfg.sigma, clean.shape[0], cfg.seed, step, rank).to(device)
+            noise_seed = zlib.crc32(f"{cfg.seed}:{step}:{rank}".encode())
+            noisy = ops.add_noise(clean, sigma, seed=noise_seed, backend="torch")
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+                loss, stats = wrapped(clean, noisy, sigma)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            pending.append(loss.detach())
+            done = step + 1
+            interrupted = stop_request.agreed()
+            saving = rank == 0 and (done % cfg.ckpt_every == 0 or done == stop or interrupted)
+            if done % cfg.log_every == 0 or done == stop or saving:
                 seconds = max(1e-9, time.perf_counter() - tick)
-                pixels = len(pending) * cfg.batch * world * cfg.patch ** 2
-                bar.set_postfix(loss=f"{losses[-1]:.4f}", Mpx_s=f"{pixels / seconds / 1e6:.1f}",
-                                lr=f"{sched.get_last_lr()[0]:.2e}")
-            pending, tick = [], time.perf_counter()
-        bar.update(1)
-        if rank == 0 and (done % cfg.ckpt_every == 0 or done == stop):
-            save_checkpoint(out / "checkpoint.pt", {
-                "objective": objective.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "step": done, "config": json.dumps(asdict(cfg)), "rng_cpu": torch.get_rng_state()})
-        if rank == 0 and val_files and done % cfg.val_every == 0 and done != cfg.steps:
-            val_psnr = validate(model, cfg, val_files, device)
-            bar.write(f"step {done}: validation PSNR {val_psnr:.2f} dB on {len(val_files)} images of {cfg.val_set}")
-    bar.close()
+                new = torch.stack(pending).float().tolist()
+                checked = _check_finite(new, checked, out / "checkpoint.pt")
+                losses += new
+                if rank == 0:
+                    pixels = len(pending) * cfg.batch * world * cfg.patch ** 2
+                    bar.set_postfix(loss=f"{losses[-1]:.4f}", Mpx_s=f"{pixels / seconds / 1e6:.3g}",
+                                    lr=f"{sched.get_last_lr()[0]:.2e}")
+                pending, tick = [], time.perf_counter()
+            bar.update(1)
+            if saving:
+                if not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+                    _check_finite([math.nan], done - 1, out / "checkpoint.pt", what="the weights are")
+                if done == cfg.steps:  # the weights first: the final checkpoint says the run is complete
+                    save_weights(weights_path, model, **meta)
+                save_checkpoint(out / "checkpoint.pt", {
+                    "objective": objective.state_dict(), "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(), "step": done, "config": json.dumps(asdict(cfg)),
+                    "rng_cpu": torch.get_rng_state()})
+            if interrupted:
+                raise Interrupted(stop_request.name, done, out / "checkpoint.pt")
+            if rank == 0 and val_files and done % cfg.val_every == 0 and done != cfg.steps:
+                val_psnr = validate(model, cfg, val_files, device)
+                bar.write(f"step {done}: validation PSNR {val_psnr:.2f} dB on {len(val_files)} images of "
+                          f"{cfg.val_set}")
     result = {"step": stop, "losses": losses, "val_psnr": val_psnr, "weights": None, "model": model}
     if rank == 0 and stop == cfg.steps:
-        meta = dict(preset=cfg.preset, sigma=cfg.sigma, channels=model.channels,
-                    train=asdict(cfg) | {"world_size": world})
-        weights = save_weights(out / "model.safetensors", model, **meta)  # first: kept if validation fails
         if val_files:
             result["val_psnr"] = val_psnr = validate(model, cfg, val_files, device)
             print(f"step {stop}: validation PSNR {val_psnr:.2f} dB on {len(val_files)} images of {cfg.val_set}")
-            save_weights(weights, model, **meta, val_psnr=round(val_psnr, 3),
+            save_weights(weights_path, model, **meta, val_psnr=round(val_psnr, 3),
                          val_set=f"{cfg.val_set}[:{len(val_files)}]")
-        result["weights"] = str(weights)
+        result["weights"] = str(weights_path)
     if world > 1:
         dist.barrier()
     return result
+
+
+def _check_finite(new_losses: list[float], checked: int, checkpoint: Path, what: str = "the loss is") -> int:
+    """Raise Diverged at the first non-finite loss of steps checked+1...; returns the steps now checked."""
+    for i, value in enumerate(new_losses):
+        if not math.isfinite(value):
+            kept = (f"kept the last good checkpoint, {checkpoint}" if checkpoint.exists()
+                    else "no checkpoint had been written")
+            raise Diverged(f"training diverged at step {checked + i + 1}: {what} {value}; {kept} "
+                           "(lower --lr, or --amp off, then --resume or start over)")
+    return checked + len(new_losses)
+
+
+class StopRequests:
+    """SIGINT and SIGTERM while training: noted, so that the loop ends after the current step and saves its
+    checkpoint (a second signal stops at once). Under DDP every rank stops after the same step."""
+
+    def __init__(self, world: int = 1):
+        self.world, self.name, self.previous = world, None, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._note)
+        return self
+
+    def _note(self, signum, frame):
+        if self.name is not None:
+            raise KeyboardInterrupt
+        self.name = signal.Signals(signum).name
+
+    def agreed(self) -> bool:
+        """Whether to stop after this step (on every rank, if any rank was signalled)."""
+        if self.world == 1:
+            return self.name is not None
+        flag = torch.tensor([self.name is not None], dtype=torch.int32,
+                            device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        self.name = self.name or ("SIGTERM" if flag.item() else None)
+        return self.name is not None
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False
 
 
 def validate(model, cfg: TrainConfig, files, device) -> float:

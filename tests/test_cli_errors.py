@@ -28,7 +28,7 @@ def one_line(capsys) -> str:
     (["eval", "--set", "{tmp}", "--device", "cuda:0"], "no CUDA GPU"),
     (["train", "--train-set", "{tmp}", "--device", "cuda", "--out", "{tmp}/run"], "no CUDA GPU"),
     (["demo", "--backend", "triton", "-o", "{tmp}/d.png"], "--backend triton"),
-    (["denoise", "{photo}", "-o", "{tmp}/o", "--device", "tpu"], "--device tpu"),
+    (["denoise", "{photo}", "-o", "{tmp}/o", "--device", "tpu"], "argument --device: expected auto, cpu"),
 ])
 def test_unavailable_devices_and_backends(argv, words, photo, tmp_path, capsys):
     argv = [a.format(photo=photo, tmp=tmp_path) for a in argv]
@@ -41,7 +41,7 @@ def test_usage_errors(photo, tmp_path, capsys):
     cases = [
         (["denoise", photo, "-o", str(tmp_path / "file.txt")], "a file; -o names the output folder"),
         (["eval", "--set", str(tmp_path / "nowhere")], "neither a folder nor a standard set"),
-        (["eval", "--set", str(tmp_path), "--weights", str(tmp_path / "none.safetensors")], "no such weight file"),
+        (["eval", "--set", str(tmp_path), "--weights", str(tmp_path / "none.safetensors")], "none.safetensors: no such file"),
         (["eval", "--set", str(tmp_path), "--sigma", "31"], "no pretrained weights mdrn-base-gray-s31"),
         (["train", "--resume", str(tmp_path / "none.pt")], "no checkpoint there"),
         (["train", "--config", str(tmp_path / "file.txt")], "not a readable JSON file"),

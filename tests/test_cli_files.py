@@ -36,7 +36,7 @@ def test_denoise_folder_reports_bad_files_and_goes_on(inputs, weights, tmp_path,
     code = main(["denoise", str(inputs), "-o", str(out), "--weights", weights, "--backend", "torch"])
     err = capsys.readouterr().err
     assert code == 1
-    assert "3 of 6 file(s) failed" in err
+    assert "denoised 3 of 6 image(s)" in err and "3 failed: " in err
     for bad in ("empty.png: empty file", "notes.png: not a readable image", "truncated.png: not a readable image"):
         assert bad in err
     assert sorted(p.name for p in out.iterdir()) == ["gray16.png", "gray8.png", "palette.png"]

@@ -6,12 +6,15 @@ HELP = "denoise a test image and write a noisy | denoised | clean PNG strip (pri
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--image", help="an image file (default: Set12's first image, or a synthetic one)")
-    parser.add_argument("--sigma", type=float, default=25)
-    parser.add_argument("--model", default="mdrn-base")
-    parser.add_argument("--weights", help="a weight file instead of the shipped ones")
-    parser.add_argument("--backend", default="auto")
-    parser.add_argument("-o", "--out", default="demo.png")
+    from mdrn_fast import flags
+
+    parser.add_argument("--image", type=flags.existing_file,
+                        help="an image file (default: Set12's first image, or a synthetic one)")
+    parser.add_argument("--sigma", type=flags.sigma, default=25.0, help="the noise level added, on the 0-255 scale")
+    parser.add_argument("--model", default="mdrn-base", type=flags.shipped_model, help="which shipped weights")
+    parser.add_argument("--weights", type=flags.existing_file, help="a weight file instead of the shipped ones")
+    parser.add_argument("--backend", default="auto", type=flags.backend)
+    parser.add_argument("-o", "--out", default="demo.png", help="the PNG strip to write")
 
 
 def _test_image(path):

@@ -6,32 +6,40 @@ from pathlib import Path
 
 HELP = ("denoise image files or folders into -o OUT (any image type Pillow reads; PNG out, 8/16-bit, gray or "
         "color, alpha kept; the noise level is estimated per image unless --sigma is given)")
-MAX_SIGMA = 100.0
 
 
 def add_arguments(parser) -> None:
+    from mdrn_fast import flags
+
     parser.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders")
     parser.add_argument("-o", "--out", required=True, help="output folder (created if missing)")
-    parser.add_argument("--sigma", default="auto",
+    parser.add_argument("--recursive", action="store_true",
+                        help="also denoise the images in the folders' subfolders (a name two files share gets "
+                             "their folders' names)")
+    parser.add_argument("--sigma", default="auto", type=flags.sigma_or_auto,
                         help="noise level on the 0-255 scale, or auto (default): estimated per image, and the "
                              "shipped model of the nearest level is used")
-    parser.add_argument("--model", default="mdrn-base", help="which shipped weights (default mdrn-base)")
-    parser.add_argument("--weights", help="a weight file instead of the shipped ones (--sigma is then ignored)")
+    parser.add_argument("--model", default="mdrn-base", type=flags.shipped_model, help="which shipped weights")
+    parser.add_argument("--weights", type=flags.existing_file,
+                        help="a weight file instead of the shipped ones (--sigma is then ignored)")
     add_tiling_arguments(parser)
-    parser.add_argument("--backend", default="auto")
-    parser.add_argument("--device", default="auto", help="auto (a GPU if present), cpu or cuda")
+    parser.add_argument("--backend", default="auto", type=flags.backend)
+    parser.add_argument("--device", default="auto", type=flags.device, help="auto (a GPU if present), cpu or cuda")
     parser.add_argument("--overwrite", action="store_true", help="allow writing over existing files (inputs too)")
 
 
 def add_tiling_arguments(parser) -> None:
     """--memory, --tile, --overlap, --tiling: how large images are split (shared with eval)."""
+    from mdrn_fast import flags
+
     parser.add_argument("--memory", default="1G", type=parse_bytes,
-                        help="memory for the network's activations (default 1G): larger images go in tiles")
-    parser.add_argument("--tile", type=int,
+                        help="memory for the network's activations: larger images go in tiles")
+    parser.add_argument("--tile", type=flags.tile,
                         help="tile core size in pixels, a multiple of the degradation grid, 4 (default: from --memory)")
-    parser.add_argument("--overlap", type=int, help="tile halo in pixels (default: the receptive field, 48)")
-    parser.add_argument("--tiling", choices=["global", "exact", "local"], default="global",
-                        help="global (default): two passes, within 1 uint8 level of the whole-image result; "
+    parser.add_argument("--overlap", type=flags.overlap,
+                        help="tile halo in pixels, a multiple of 4 (default: the receptive field, 48)")
+    parser.add_argument("--tiling", type=flags.choice("global", "exact", "local"), default="global",
+                        help="global: two passes, within 1 uint8 level of the whole-image result; "
                              "exact: equal to it, B + 1 passes; local: one pass, each tile on its own")
 
 
@@ -50,35 +58,26 @@ def parse_bytes(text: str) -> int:
     return int(value)
 
 
-def parse_sigma(text: str) -> float | None:
-    """None for auto, else the level, checked."""
-    from mdrn_fast.errors import UsageError
-
-    if str(text).lower() == "auto":
-        return None
-    try:
-        sigma = float(text)
-    except ValueError:
-        raise UsageError(f"--sigma {text}: expected auto or a number") from None
-    if not 0 < sigma <= MAX_SIGMA:
-        raise UsageError(f"--sigma {text}: expected a noise level in (0, {MAX_SIGMA:g}] on the 0-255 scale")
-    return sigma
-
-
-def input_files(inputs) -> tuple[list[Path], list[str]]:
-    """(image files of the inputs, each once, problems): a folder contributes its images; an empty one is a
-    problem."""
+def input_files(inputs, recursive: bool = False) -> tuple[list[Path], list[str]]:
+    """(image files of the inputs, each once, problems): a folder contributes its images (and, ``recursive``,
+    those of its subfolders; otherwise skipped subfolders are noted); an empty one is a problem."""
     from mdrn_fast.paths import image_files, special_files
 
     files, problems = [], []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = image_files(item)
+            folders = [item] + (sorted(p for p in item.rglob("*") if p.is_dir() and not p.name.startswith("."))
+                                if recursive else [])
+            found = [f for folder in folders for f in image_files(folder)]
             files += found
-            for p in special_files(item):
+            for p in (p for folder in folders for p in special_files(folder)):
                 print(f"note: {p}: not a regular file (a FIFO, socket or device), skipped", file=sys.stderr)
+            subfolders = [p for p in item.iterdir() if p.is_dir() and not p.name.startswith(".")]
+            if subfolders and not recursive:
+                print(f"note: {item}: {len(subfolders)} subfolder(s) skipped (pass --recursive to denoise them too)",
+                      file=sys.stderr)
             if not found:
-                problems.append(f"{item}: no images in this folder")
+                problems.append(f"{item}: no images in this folder" + (" or its subfolders" if recursive else ""))
         else:
             files.append(item)
     return list(dict.fromkeys(files)), problems
@@ -118,7 +117,7 @@ class ModelChooser:
         from mdrn_fast.weights_file import load_weights
 
         self.args, self.device, self.models, self.said = args, device, {}, set()
-        self.sigma = parse_sigma(args.sigma)
+        self.sigma = args.sigma  # None: estimated per image
         if args.weights:
             try:
                 self.models["w"] = load_weights(args.weights, backend=args.backend)[0].to(device)
@@ -154,28 +153,35 @@ class ModelChooser:
 
 
 def run(args) -> int:
+    import time
+
     from mdrn_fast.errors import UsageError, check_backend_on, resolve_device
+    from mdrn_fast.flags import print_error
     from mdrn_fast.images import ImageError, load_image, save_image
     from mdrn_fast.inference import denoise
 
-    device = resolve_device(args.device)
-    check_backend_on(args.backend, device)
-    choose = ModelChooser(args, device)
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"-o {out_dir}: a file; -o names the output folder")
-    files, problems = input_files(args.inputs)
+    device = resolve_device(args.device)
+    check_backend_on(args.backend, device)
+    choose = ModelChooser(args, device)
+    files, problems = input_files(args.inputs, args.recursive)
     for p in problems:
-        print(f"error: {p}", file=sys.stderr)
+        print_error(f"error: {p}")
     if not files:
         raise UsageError("no images to denoise in " + ", ".join(args.inputs))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"-o {out_dir}: cannot create this folder ({e.strerror})") from None
     names = output_names(files)
-    failed = []
-    # a bad file is reported and the others go on; any other failure (weights that do not load, a bad --tile,
-    # a full disk) would fail every file the same way, and so stops the command with its one line
-    for path in files:
+    failed, start = [], time.perf_counter()
+    # a bad file is reported and the others go on; any other failure (weights that do not load, a full disk)
+    # would fail every file the same way, and so stops the command with its one line
+    for i, path in enumerate(files, start=1):
         target = out_dir / names[path]
+        counter = f"[{i} of {len(files)}] " if len(files) > 1 else ""
         try:
             if target.exists() and not args.overwrite:
                 raise ImageError(f"{target} exists (pass --overwrite to replace it)")
@@ -188,16 +194,17 @@ def run(args) -> int:
             except FileExistsError:
                 raise ImageError(f"{target} was written by another process meanwhile; kept it (pass --overwrite "
                                  "to replace it)") from None
-            print(f"{path} -> {target}" + (f" ({note})" if note else ""))
+            print(f"{counter}{path} -> {target}" + (f" ({note})" if note else ""))
         except ImageError as e:
             failed.append(path)
-            print(f"error: {e}", file=sys.stderr)
+            print_error(f"{counter}error: {e}")
         except MemoryError:
             failed.append(path)
-            print(f"error: {path}: not enough memory to denoise it (a smaller --memory may help)", file=sys.stderr)
-    if failed or problems:
-        print(f"{len(failed)} of {len(files)} file(s) failed" + (": " + ", ".join(p.name for p in failed)
-                                                                 if failed else "")
-              + (f"; {len(problems)} input(s) held no images" if problems else ""), file=sys.stderr)
-        return 1
-    return 0
+            print_error(f"{counter}error: {path}: not enough memory to denoise it (a smaller --memory may help)")
+    if len(files) > 1 or failed or problems:
+        seconds = time.perf_counter() - start
+        print(f"denoised {len(files) - len(failed)} of {len(files)} image(s) into {out_dir} in {seconds:.1f} s"
+              + (f"; {len(failed)} failed: " + ", ".join(p.name for p in failed) if failed else "")
+              + (f"; {len(problems)} input(s) held no images" if problems else ""),
+              file=sys.stderr if failed or problems else sys.stdout)
+    return 1 if failed or problems else 0

@@ -2,26 +2,30 @@
 from __future__ import annotations
 
 import json
+import math
 
 HELP = "PSNR/SSIM table on Set12, BSD68, CBSD68 or a folder of images (the protocol of docs/DESIGN.md, section 6)"
 
 
 def add_arguments(parser) -> None:
+    from mdrn_fast import flags
+
     parser.add_argument("--set", default="BSD68", help="Set12, BSD68, CBSD68 or a folder of images")
-    parser.add_argument("--sigma", type=float, default=25)
-    parser.add_argument("--weights", help="a weight file (default: the shipped weights for --model and --sigma)")
-    parser.add_argument("--model", default="mdrn-base", help="which shipped weights (default mdrn-base)")
+    parser.add_argument("--sigma", type=flags.sigma, default=25.0, help="the noise level added, on the 0-255 scale")
+    parser.add_argument("--weights", type=flags.existing_file,
+                        help="a weight file (default: the shipped weights for --model and --sigma)")
+    parser.add_argument("--model", default="mdrn-base", type=flags.shipped_model, help="which shipped weights")
     kind = parser.add_mutually_exclusive_group()
     kind.add_argument("--color", dest="color", action="store_true", default=None,
                       help="score in RGB (default: color when the set's images are)")
     kind.add_argument("--gray", dest="color", action="store_false", help="score in gray (color images converted)")
     parser.add_argument("--data", help="data folder (default $MDRN_FAST_DATA, else ~/.cache/mdrn_fast/data)")
-    parser.add_argument("--backend", default="auto")
-    parser.add_argument("--device", default="auto", help="auto (a GPU if present), cpu or cuda")
+    parser.add_argument("--backend", default="auto", type=flags.backend)
+    parser.add_argument("--device", default="auto", type=flags.device, help="auto (a GPU if present), cpu or cuda")
     from .denoise import add_tiling_arguments
 
     add_tiling_arguments(parser)
-    parser.add_argument("--limit", type=int, help="only the first N images")
+    parser.add_argument("--limit", type=flags.positive, help="only the first N images")
     parser.add_argument("--save", help="folder for the denoised PNGs")
     parser.add_argument("--json", help="write per-image rows and the mean here")
 
@@ -51,12 +55,10 @@ def load_model(args, color: bool):
 def run(args) -> int:
     from pathlib import Path
 
-    from mdrn_fast.errors import UsageError, check_backend_on, resolve_device
+    from mdrn_fast.errors import check_backend_on, resolve_device
     from mdrn_fast.evaluate import evaluate, summary, table
     from mdrn_fast.paths import dataset
 
-    if not 0 <= args.sigma <= 255:
-        raise UsageError(f"--sigma {args.sigma:g}: expected a noise level in [0, 255] on the 0-255 scale")
     device = resolve_device(args.device)
     check_backend_on(args.backend, device)
     files = dataset(args.set, args.data)[: args.limit]
@@ -69,6 +71,17 @@ def run(args) -> int:
     print(table(rows, f"{Path(args.set).name} ({'color' if color else 'gray'}), sigma {args.sigma:g}, "
                       f"{args.weights or args.model}"))
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": [r.__dict__ for r in rows], "mean": summary(rows),
-                                               "sigma": args.sigma, "set": args.set, "color": color}, indent=1))
+        report = {"rows": [r.__dict__ for r in rows], "mean": summary(rows), "sigma": args.sigma, "set": args.set,
+                  "color": color}
+        Path(args.json).write_text(json.dumps(_no_nan(report), indent=1))  # null, not NaN, for unscored SSIM
     return 0
+
+
+def _no_nan(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nan(v) for v in value]
+    return value
