@@ -22,6 +22,7 @@ MANIFEST = json.loads(Path(__file__).with_name("datasets.json").read_text())
 DEFAULT_URL = "https://raw.githubusercontent.com"  # files at <url>/<repo>/<commit>/<path>
 URL_ENV = "MDRN_FAST_DATA_URL"  # another server with the same layout (a mirror; the tests' local server)
 ROOT_ENV = "MDRN_FAST_DATA"
+GIVE_UP_AFTER = 3  # files of a set failing in a row: the server or the network is down, the rest would too
 
 
 class FetchError(ConnectionError):
@@ -72,24 +73,33 @@ def fetch(names, root=None, base_url: str | None = None, retries: int = 3, timeo
     if unknown:
         raise KeyError(f"unknown image set(s) {unknown}; known: {', '.join(manifest)}")
     base_url = (base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
-    folders, failures = [], []
+    folders, failures, untried = [], [], []  # untried: after GIVE_UP_AFTER failures in a row
     for name in names:
         entry, target = manifest[name], folder(name, root, manifest)
         todo = [f for f in entry["files"] if not _verified(target / f[0], f[2], f[3])]
         total = sum(f[2] for f in todo)
         with tqdm(total=total, unit="B", unit_scale=True, desc=f"{name} ({len(todo)} files)",
                   disable=not progress or not todo) as bar:
-            for fname, path, size, sha in todo:
+            in_a_row = 0
+            for i, (fname, path, size, sha) in enumerate(todo):
+                if in_a_row == GIVE_UP_AFTER:
+                    untried.append(f"{len(todo) - i} of {name}")
+                    break
                 url = f"{base_url}/{entry['repo']}/{entry['commit']}/{path}"
                 target.mkdir(parents=True, exist_ok=True)
                 try:
                     _download(url, target / fname, size, sha, retries, timeout, deadline, bar)
                 except FetchError as e:
                     failures.append(f"{name}/{e}")
+                    in_a_row += 1
+                    continue
+                in_a_row = 0
         _remove_if_empty(target, Path(root if root is not None else default_root()))
         folders.append(target)
     if failures:
         shown = "; ".join(failures[:3]) + (f"; and {len(failures) - 3} more" if len(failures) > 3 else "")
+        if untried:
+            shown += f"; not tried after {GIVE_UP_AFTER} failures in a row: {', '.join(untried)} file(s)"
         raise FetchError(f"{len(failures)} file(s) not fetched: {shown}. Check the network connection (and "
                          "HTTPS_PROXY where a proxy is needed) and run the command again (verified files are "
                          "kept), or place the files by hand as README's Data section lays out under "

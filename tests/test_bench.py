@@ -308,3 +308,15 @@ def test_the_tree_imports_without_a_build(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert Path(proc.stdout.strip()).resolve() == (ROOT / "kernels" / "__init__.py").resolve()
+
+
+def test_a_working_set_that_fits_a_cache_is_floored_by_its_own_copy_rate():
+    """% of floor above 100% meant a floor that was too slow: a small op measured against the DRAM copy rate.
+    The floor of a cache-sized op is now the time of a copy of its size (measured once per size)."""
+    b = _bench_modules()
+    peaks = dict(b.floors.device_peaks(torch.device("cpu")), bytes_per_s=1.0)  # a memory far slower than any cache
+    nbytes = 4 << 20
+    floor = b.floors.floor_seconds(0.0, nbytes, peaks, low_precision=False)
+    assert floor == pytest.approx(nbytes / b.floors.working_set_rate(nbytes, "cpu"))
+    assert floor < 1.0, "the working set's own copy rate, not the (here absurd) memory peak"
+    assert b.floors.working_set_rate(nbytes, "cpu") == b.floors.working_set_rate(nbytes - 1000, "cpu"), "per size"

@@ -81,3 +81,19 @@ def test_save_image_is_atomic_and_round_trips_16_bit(tmp_path):
     b = load_image(tmp_path / "a.png")
     assert b.bits == 16 and np.abs(b.pixels - a).max() < 1e-4
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
+
+
+def test_folders_recursive_counts_and_a_summary(tmp_path, weights, capsys):
+    rng = np.random.default_rng(1)
+    (tmp_path / "in" / "sub" / "deeper").mkdir(parents=True)
+    for rel in ("a.png", "sub/b.png", "sub/deeper/a.png"):
+        Image.fromarray(rng.integers(0, 256, (12, 14)).astype(np.uint8)).save(tmp_path / "in" / rel)
+    args = ["denoise", str(tmp_path / "in"), "--weights", weights, "--backend", "torch"]
+    assert main(args + ["-o", str(tmp_path / "flat")]) == 0
+    captured = capsys.readouterr()
+    assert "1 subfolder(s) skipped (pass --recursive" in captured.err
+    assert sorted(p.name for p in (tmp_path / "flat").iterdir()) == ["a.png"]
+    assert main(args + ["-o", str(tmp_path / "all"), "--recursive"]) == 0
+    out = capsys.readouterr().out
+    assert "[1 of 3]" in out and "[3 of 3]" in out and "denoised 3 of 3 image(s) into" in out
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == ["b.png", "deeper_a_png.png", "in_a_png.png"]

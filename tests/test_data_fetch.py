@@ -1,5 +1,6 @@
 """`mdrn-fast data`: fetching image sets from a local HTTP server on 127.0.0.1 (never the network): checksums,
 atomic files, resume of partial downloads, retries, and the errors that name what is missing."""
+import functools
 import hashlib
 import http.server
 import json
@@ -18,8 +19,8 @@ class Server:
     """Serves a folder laid out as <repo>/<commit>/<path>, with HTTP Range support, counting requests and
     failing the first ``fail_first`` requests of each file (connection dropped mid-body)."""
 
-    def __init__(self, root: Path, fail_first: int = 0, ignore_range: bool = False):
-        self.root, self.fail_first, self.ignore_range = root, fail_first, ignore_range
+    def __init__(self, root: Path, fail_first: int = 0, ignore_range: bool = False, pad: int = 0):
+        self.root, self.fail_first, self.ignore_range, self.pad = root, fail_first, ignore_range, pad
         self.requests: list[tuple[str, str | None]] = []
         server = self
 
@@ -34,7 +35,7 @@ class Server:
                 if not path.is_file():
                     self.send_error(404)
                     return
-                data = path.read_bytes()
+                data = path.read_bytes() + b"\0" * server.pad  # pad: a hostile mirror's endless file
                 start = int(rng.split("=")[1].split("-")[0]) if rng and not server.ignore_range else 0
                 body = data[start:]
                 self.send_response(206 if start else 200)
@@ -183,3 +184,63 @@ def test_default_root_is_a_per_user_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert datasets.default_root() == tmp_path / "mdrn_fast" / "data"
     assert json.dumps(str(datasets.default_root())).count("shared") == 0
+
+
+def test_a_failed_file_does_not_stop_the_others_and_the_error_says_the_fix(toy):
+    manifest, server, root = toy
+    (server.root / "owner" / "repo" / "abc123" / "imgs" / "0.png").unlink()
+    with pytest.raises(datasets.FetchError) as caught:
+        datasets.fetch(["Toy"], root, base_url=server.url, manifest=manifest, progress=False, retries=1)
+    assert datasets.status("Toy", root, manifest=manifest) == (2, 3), "the files after the failed one are fetched"
+    text = str(caught.value)
+    assert "1 file(s) not fetched: Toy/0.png" in text and "Check the network" in text and "by hand" in text
+
+
+def test_offline_fetch_leaves_no_empty_folder_and_says_the_fix(tmp_path, monkeypatch, capsys):
+    manifest, _ = make_set(tmp_path)
+    monkeypatch.setattr(datasets, "MANIFEST", manifest)
+    monkeypatch.setattr(datasets, "fetch", functools.partial(datasets.fetch, manifest=manifest, retries=1))
+    server = Server(tmp_path / "nothing")
+    url = server.url
+    server.close()  # nothing listens there now: as offline
+    monkeypatch.setenv(datasets.URL_ENV, url)
+    assert main(["data", "fetch", "Toy", "--data", str(tmp_path / "data")]) == 1
+    err = capsys.readouterr().err.splitlines()[-1]  # after the progress bar
+    assert err.startswith("mdrn-fast data: error: 3 file(s) not fetched") and "Traceback" not in err
+    assert "Check the network" in err and "README" in err, err
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").rglob("*")), "no empty folder is left"
+
+
+def test_a_server_sending_more_than_the_manifest_size_is_cut_off(tmp_path):
+    manifest, served = make_set(tmp_path, n=1, size=1000)
+    server = Server(served, pad=10_000_000)
+    try:
+        with pytest.raises(datasets.FetchError, match="sent more than the 1000 bytes expected"):
+            datasets.fetch(["Toy"], tmp_path / "d", base_url=server.url, manifest=manifest, progress=False,
+                           retries=1)
+    finally:
+        server.close()
+    assert not list((tmp_path / "d").rglob("*.part")), "nothing of it is kept"
+
+
+def test_a_download_past_its_deadline_stops_and_keeps_its_part(tmp_path):
+    manifest, served = make_set(tmp_path, n=1, size=100_000)
+    server = Server(served)
+    try:
+        with pytest.raises(datasets.FetchError, match="took longer than 0 s"):
+            datasets.fetch(["Toy"], tmp_path / "d", base_url=server.url, manifest=manifest, progress=False,
+                           deadline=0)
+    finally:
+        server.close()
+
+
+def test_a_set_whose_files_all_fail_stops_after_three(tmp_path):
+    manifest, served = make_set(tmp_path, n=6, size=100)
+    server = Server(tmp_path / "elsewhere")  # serves nothing: every file is a 404
+    try:
+        with pytest.raises(datasets.FetchError, match=r"3 file\(s\) not fetched: .*not tried after 3 failures in a row: 3 of Toy file\(s\)"):
+            datasets.fetch(["Toy"], tmp_path / "d", base_url=server.url, manifest=manifest, progress=False,
+                           retries=1)
+    finally:
+        server.close()
+    assert len(server.requests) == 3

@@ -75,3 +75,24 @@ def test_pretrained_lookup(tmp_path, monkeypatch):
     with torch.no_grad():
         assert torch.equal(loaded(y), m(y))
     assert pre.list_pretrained()[0]["file"] == "mdrn-base-gray-s25.safetensors"
+
+
+def test_images_under_the_ssim_window_get_psnr_and_a_note(tmp_path, capsys):
+    from mdrn_fast.cli import main
+    from mdrn_fast.metrics import ssim
+
+    rng = np.random.default_rng(0)
+    for name, shape in [("small.png", (7, 9)), ("large.png", (24, 20))]:
+        Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8)).save(tmp_path / name)
+    with pytest.raises(ValueError, match="SSIM needs at least 11x11 pixels"):
+        ssim(np.zeros((7, 9), np.uint8), np.zeros((7, 9), np.uint8))
+    model = MDRN(channels=8, blocks=1, backend="torch")
+    save_weights(tmp_path / "w.safetensors", model)
+    assert main(["eval", "--set", str(tmp_path), "--weights", str(tmp_path / "w.safetensors"), "--backend", "torch",
+                 "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "| small.png |" in out and "| n/a |" in out and "1 image(s) under 11x11 pixels" in out
+    import json
+
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["mean"]["ssim_images"] == 1 and report["rows"][1]["ssim"] is None

@@ -159,3 +159,19 @@ def test_resume_with_nothing_left_keeps_the_weights_and_their_metadata(images, t
     assert "nothing to do" in capsys.readouterr().out
     assert (out / "model.safetensors").read_bytes() == before
     assert "val_psnr" in load_weights(out / "model.safetensors")[1]
+
+
+def test_a_full_disk_keeps_the_previous_checkpoint_and_says_so(tmp_path, monkeypatch, capsys):
+    import errno
+
+    path = save_checkpoint(tmp_path / "checkpoint.pt", {"step": 1})
+
+    def full(obj, f, *a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(OSError, match="no space left on the disk to write the checkpoint; the previous one is kept"):
+        save_checkpoint(path, {"step": 2})
+    monkeypatch.undo()
+    assert load_checkpoint(path)["step"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"], "no temporary file is left"
