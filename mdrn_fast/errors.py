@@ -43,7 +43,10 @@ def check_backend_on(backend: str, device: torch.device) -> str:
         check_backend(backend)
     except BackendError as e:
         raise UsageError(f"--backend {backend}: {e}") from None
-    fits = {"cpu": device.type == "cpu", "cuda": device.type == "cuda", "triton": device.type == "cuda"}
+    from .registry import triton_interpreted
+
+    fits = {"cpu": device.type == "cpu", "cuda": device.type == "cuda",
+            "triton": device.type == "cuda" or triton_interpreted()}  # the interpreter runs it on CPU tensors
     if not fits.get(backend, True):
         other = "cpu" if device.type == "cuda" else "cuda"
         raise UsageError(f"--backend {backend} runs on {'CPU' if backend == 'cpu' else 'CUDA'} tensors, and "

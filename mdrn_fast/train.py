@@ -53,6 +53,7 @@ class TrainConfig:
     workers: int = 2  # loader "workers" only
     loader: str = "auto"  # "device": patches drawn on the training device; "workers": DataLoader; auto: device on GPU
     channels_last: bool = False  # NHWC activations (faster convolutions on tensor-core GPUs)
+    recompute: str = "auto"  # on | off | auto (on on a GPU): keep each block's input and output, recompute the rest
     init: str | None = None  # a weight file to start from (fine-tuning), e.g. the sigma-25 model for sigma 15
     out: str = "runs/mdrn"
     val_every: int = 500
@@ -79,7 +80,7 @@ SETTINGS = dict(
     preset=flags.preset, sigma=_training_sigma, val_images=flags.count, patch=flags.integer(8, 1024),
     batch=flags.positive, steps=flags.positive, lr=flags.number(0, low_open=True),
     schedule=flags.choice("cosine", "multistep"), seed=flags.count, backend=flags.backend, device=flags.device,
-    amp=flags.choice("bf16", "fp16", "off"), workers=flags.count, loader=flags.choice("auto", "device", "workers"),
+    amp=flags.choice("bf16", "fp16", "off"), recompute=flags.choice("auto", "on", "off"), workers=flags.count, loader=flags.choice("auto", "device", "workers"),
     val_every=flags.positive, ckpt_every=flags.positive, log_every=flags.positive,
 )
 
@@ -144,6 +145,7 @@ def build_model(cfg: TrainConfig, load_init: bool = True):
         model = mdrn(cfg.preset, in_channels=3 if cfg.color else 1, backend=cfg.backend, **cfg.overrides)
     except (TypeError, ValueError) as e:  # an unknown --overrides key, or a value out of range
         raise UsageError(f"--overrides {json.dumps(cfg.overrides)}: {e}") from None
+    model.recompute = {"auto": "auto", "on": True, "off": False}[cfg.recompute]
     if cfg.init and load_init:
         try:
             load_into(model, cfg.init)
@@ -232,7 +234,7 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
         torch.backends.cudnn.benchmark = True  # one patch size: let cuDNN pick its fastest convolutions once
     model = objective.student
     params = [p for p in objective.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=cfg.lr)
+    opt = torch.optim.Adam(params, lr=cfg.lr, fused=device.type == "cuda")  # one kernel for the whole update
     sched = _scheduler(opt, cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ def one_line(capsys) -> str:
     (["denoise", "{photo}", "-o", "{tmp}/o", "--device", "cuda"], "no CUDA GPU"),
     (["eval", "--set", "{tmp}", "--device", "cuda:0"], "no CUDA GPU"),
     (["train", "--train-set", "{tmp}", "--device", "cuda", "--out", "{tmp}/run"], "no CUDA GPU"),
-    (["demo", "--backend", "triton", "-o", "{tmp}/d.png"], "--backend triton"),
+    (["demo", "--backend", "cuda", "-o", "{tmp}/d.png"], "--backend cuda"),
     (["denoise", "{photo}", "-o", "{tmp}/o", "--device", "tpu"], "argument --device: expected auto, cpu"),
 ])
 def test_unavailable_devices_and_backends(argv, words, photo, tmp_path, capsys):

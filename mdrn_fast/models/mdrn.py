@@ -7,6 +7,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from .. import cpu_plan, gpu_plan, ops
 from ..reference import LEAKY_SLOPE
@@ -25,6 +26,21 @@ LIMITS = dict(channels=256, blocks=256, scales=4, scale=16, parameters=50_000_00
 
 def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2 if stride == 1 else 0)
+
+
+FUSED_CONV_BACKENDS = ("triton",)  # backends whose 3x3 convolutions (and backward) run as the project's own kernels
+
+
+def conv3x3(x: Tensor, conv: nn.Conv2d, backend: str, slope: float | None = None,
+            residual: Tensor | None = None) -> Tensor:
+    """lrelu?(conv(x)) + residual?: one fused op (ops.conv3x3, NHWC) on the backends that have their own 3x3
+    kernels; elsewhere the vendor convolution and the backend's epilogue ops, as before."""
+    if backend in FUSED_CONV_BACKENDS:
+        return ops.conv3x3(x, conv.weight, conv.bias, slope, residual, backend=backend)
+    if slope is not None:
+        return ops.bias_lrelu(F.conv2d(x, conv.weight, None, padding=1), conv.bias, slope, backend=backend)
+    out = conv(x)
+    return out if residual is None else ops.add_residual(out, residual, backend=backend)
 
 
 class MDRB(nn.Module):
@@ -52,12 +68,11 @@ class MDRB(nn.Module):
     def features(self, x: Tensor, backend: str = "torch") -> Tensor:
         """f, the fused branches before channel attention."""
         be = backend
-        t = F.conv2d(x, self.body1.weight, None, padding=1)
-        b1 = self.body2(ops.bias_lrelu(t, self.body1.bias, self.slope, backend=be))
+        b1 = conv3x3(conv3x3(x, self.body1, be, self.slope), self.body2, be)
         parts = [b1]
         for s, down, mid, up in zip(self.scales, self.down, self.mid, self.up):
             d = ops.degrade(x, down.weight, down.bias, s, self.slope, backend=be)
-            h = ops.bias_lrelu(F.conv2d(d, mid.weight, None, padding=1), mid.bias, self.slope, backend=be)
+            h = conv3x3(d, mid, be, self.slope)
             parts.append(ops.reconstruct(h, up.weight, up.bias, s, backend=be))
         return ops.fuse(parts, self.fuse.weight, self.fuse.bias, backend=be)
 
@@ -128,12 +143,15 @@ class MDRN(nn.Module):
     (mdrn_fast.cpu_plan); set ``use_cpu_plan = False`` to run it op by op instead. Inference with the ``triton``
     backend runs the GPU plan (mdrn_fast.gpu_plan: NHWC Triton convolutions, composed layers), replayed from a
     CUDA graph for a shape seen before; ``use_gpu_plan = False`` runs it op by op, ``cuda_graphs = False``
-    without graphs.
+    without graphs. Training runs op by op (the ``triton`` backend's 3x3 convolutions, forward and backward,
+    are its own NHWC kernels); ``recompute`` ("auto": on a GPU; True; False) keeps only each block's input and
+    output for the backward and recomputes the rest of the block there.
     """
 
     use_cpu_plan = True
     use_gpu_plan = True
     cuda_graphs = True
+    recompute: bool | str = "auto"
 
     def __init__(self, in_channels: int = 1, channels: int = 32, blocks: int = 6, scales: Sequence[int] = (2, 4),
                  slope: float = LEAKY_SLOPE, backend: str = "auto"):
@@ -198,19 +216,29 @@ class MDRN(nn.Module):
                 return plan.run(x, self.cuda_graphs)
             return plan.trunk(x, pooled, observe, stop_after, features)
         be = self.backend
-        f0 = self.head(x)
+        f0 = conv3x3(x, self.head, be)
         feats = []
         f = f0
+        recompute = self._recomputes(x) and not pooled and observe is None
         for i, block in enumerate(self.body):
-            fi = block.features(f, be)
-            if observe is not None:
-                observe(i, fi)
-            f = block.attend(f, fi, be, pooled[i] if i < len(pooled) else None)
+            if recompute:  # only f is kept for the backward; the block runs again there
+                f = checkpoint(block, f, be, use_reentrant=False, determinism_check="none")
+            else:
+                fi = block.features(f, be)
+                if observe is not None:
+                    observe(i, fi)
+                f = block.attend(f, fi, be, pooled[i] if i < len(pooled) else None)
             feats.append(f)
             if stop_after == i:
                 return None, feats
-        g = self.fusion_3x3(ops.fuse(feats, self.fusion_1x1.weight, self.fusion_1x1.bias, backend=be))
-        return ops.add_residual(self.tail(ops.add_residual(g, f0, backend=be)), x, backend=be), feats
+        fused = ops.fuse(feats, self.fusion_1x1.weight, self.fusion_1x1.bias, backend=be)
+        g = conv3x3(fused, self.fusion_3x3, be, residual=f0)
+        return conv3x3(g, self.tail, be, residual=x), feats
+
+    def _recomputes(self, x: Tensor) -> bool:
+        """Whether this forward recomputes its blocks in the backward (training, gradients on; see recompute)."""
+        wanted = x.is_cuda if self.recompute == "auto" else bool(self.recompute)
+        return wanted and self.training and torch.is_grad_enabled()
 
 
 def mdrn(preset: str = "mdrn-base", in_channels: int = 1, backend: str = "auto", **overrides) -> MDRN:
