@@ -1,10 +1,12 @@
 """Training throughput of one configuration on this machine, to size a training run from a measurement.
 
-For each memory format: megapixels per second of the whole training step (patches drawn on the device, noise,
+For each backend, memory format and recompute setting: megapixels per second of the whole training step (patches drawn on the device, noise,
 forward and backward under autocast, Adam), and the share of that step spent outside the model (drawing
-patches and noise), both timed after a warm-up with the device synchronized. One JSON line per format.
+patches and noise), both timed after a warm-up with the device synchronized, and the peak memory of the step on a GPU. One JSON line
+per combination; a combination that fails prints its error and the others go on.
 
     python bench/train_probe.py --train-set Train400 --patch 96 --batch 64
+    python bench/train_probe.py --backends torch,triton --recompute off,on --patch 256 --batch 16
     python bench/train_probe.py --device cpu --preset mdrn-tiny --patch 16 --batch 2 --steps 2   # a rehearsal
 """
 from __future__ import annotations
@@ -26,12 +28,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def probe(args, memory_format: torch.memory_format) -> dict:
+def probe(args, backend: str, memory_format: torch.memory_format, recompute: bool) -> dict:
     device = torch.device(args.device)
     torch.manual_seed(0)
-    model = mdrn(args.preset, in_channels=3 if args.color else 1, backend=args.backend)
+    model = mdrn(args.preset, in_channels=3 if args.color else 1, backend=backend)
     model = model.to(device, memory_format=memory_format).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    model.recompute = recompute
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=device.type == "cuda")  # as training runs it
     patches = DevicePatches(args.train_set, model.in_channels, args.patch, 0, args.data, device)
     amp = device.type == "cuda"
     torch.backends.cudnn.benchmark = True  # as training does: one shape, cuDNN's fastest kernels
@@ -58,11 +61,15 @@ def probe(args, memory_format: torch.memory_format) -> dict:
 
     for step in range(args.warmup):
         train_step(step)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     step_s = timed(train_step)
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     data_s = timed(data)
     pixels = args.batch * args.patch ** 2
-    return {"memory_format": str(memory_format).removeprefix("torch."), "ms_per_step": round(step_s * 1e3, 3),
-            "mpx_per_s": round(pixels / step_s / 1e6, 2), "outside_model": round(data_s / step_s, 4),
+    return {"backend": backend, "memory_format": str(memory_format).removeprefix("torch."), "recompute": recompute,
+            "peak_mib": round(peak, 1) if peak is not None else None, "ms_per_step": round(step_s * 1e3, 3),
+            "mpx_per_s": float(f"{pixels / step_s / 1e6:.3g}"), "outside_model": round(data_s / step_s, 4),
             "preset": args.preset, "patch": args.patch, "batch": args.batch, "device": str(device),
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
 
@@ -72,7 +79,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--preset", default="mdrn-base")
     ap.add_argument("--color", action="store_true")
-    ap.add_argument("--backend", default="torch")
+    ap.add_argument("--backends", default="torch", help="comma-separated, of torch, triton, cuda, cpu")
+    ap.add_argument("--recompute", default="off", help="comma-separated, of off, on")
     ap.add_argument("--train-set", default="Train400")
     ap.add_argument("--data", default=None, help="data folder (default: $MDRN_FAST_DATA)")
     ap.add_argument("--patch", type=int, default=96)
@@ -81,8 +89,15 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--formats", default="contiguous_format,channels_last")
     args = ap.parse_args(argv)
-    for name in args.formats.split(","):
-        print(json.dumps(probe(args, getattr(torch, name))), flush=True)
+    for backend in args.backends.split(","):
+        for name in args.formats.split(","):
+            for recompute in args.recompute.split(","):
+                try:
+                    row = probe(args, backend, getattr(torch, name), recompute == "on")
+                except Exception as e:  # noqa: BLE001 - one failing combination costs its own line only
+                    row = {"backend": backend, "memory_format": name, "recompute": recompute == "on",
+                           "error": f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"}
+                print(json.dumps(row), flush=True)
     return 0
 
 
