@@ -5,7 +5,6 @@ peaks are measured here (a large matmul and a large copy), which makes the floor
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -86,9 +85,9 @@ _RATES: dict[tuple[str, int], float] = {}
 
 def working_set_rate(bytes_moved: float, device: str) -> float:
     """Bytes/s (read + written) of the best of many copies (0.2 s of them) moving ``bytes_moved`` in all (rounded
-    up to a power of two), on a warm cache as a benchmark's repeated calls see it: what a memory-bound op of this size can
+    up to whole pages), on a warm cache as a benchmark's repeated calls see it: what a memory-bound op of this size can
     reach when its data stays in a cache. Measured once per size."""
-    size = 1 << max(16, int(math.ceil(math.log2(max(bytes_moved, 1)))))
+    size = max(1 << 16, -(-int(bytes_moved) // 4096) * 4096)  # whole pages: one measurement per size
     key = (device, size)
     if key not in _RATES:
         dev = torch.device(device)

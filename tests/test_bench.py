@@ -319,4 +319,4 @@ def test_a_working_set_that_fits_a_cache_is_floored_by_its_own_copy_rate():
     floor = b.floors.floor_seconds(0.0, nbytes, peaks, low_precision=False)
     assert floor == pytest.approx(nbytes / b.floors.working_set_rate(nbytes, "cpu"))
     assert floor < 1.0, "the working set's own copy rate, not the (here absurd) memory peak"
-    assert b.floors.working_set_rate(nbytes, "cpu") == b.floors.working_set_rate(nbytes - 1000, "cpu"), "per size"
+    assert b.floors.working_set_rate(nbytes, "cpu") == b.floors.working_set_rate(nbytes - 100, "cpu"), "per page"
