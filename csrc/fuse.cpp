@@ -1,6 +1,7 @@
 // FUSE: out = conv1x1(concat(parts), W, b) with no concat buffer: W = [W_0 | W_1 | ...] by input channels,
-//   out = b + sum_i W_i @ parts_i   (vendor GEMMs accumulating into one output, NCHW throughout;
-//   on CPU tile by tile, so that the output is written once instead of read and written once per part)
+//   out = b + sum_i W_i @ parts_i   (vendor GEMMs accumulating into one output, NCHW out; on CUDA one batched
+//   GEMM per part reading NCHW or channels-last parts in place; on CPU tile by tile, so that the output is
+//   written once instead of read and written once per part)
 // Backward: dparts_i = W_i^T dout (written straight into each part's gradient), dW_i = sum_n dout_n parts_i,n^T,
 //   db = sum over n, hw of dout.
 #include <algorithm>
@@ -26,6 +27,16 @@ static void check_fuse(const std::vector<at::Tensor>& parts, const at::Tensor& w
   MDRN_CHECK_SHAPE("weight", w, w.size(0), channels, 1, 1);
 }
 
+// [N, C, H, W] as the [N, C, H*W] batch of matrices a batched GEMM reads: a view for NCHW- and for channels-last
+// memory (there the matrices are transposed in memory, which cuBLAS reads as they are), a copy otherwise.
+static at::Tensor as_batched(const at::Tensor& p) {
+  const int64_t N = p.size(0), C = p.size(1), L = p.size(2) * p.size(3);
+  if (p.is_contiguous()) return p.view({N, C, L});
+  if (p.is_contiguous(at::MemoryFormat::ChannelsLast))
+    return p.permute({0, 2, 3, 1}).reshape({N, L, C}).transpose(1, 2);
+  return p.contiguous().view({N, C, L});
+}
+
 // Columns per tile so that a tile of the output and of every part (rows_total rows) fits in about 512 KiB of L2.
 static int64_t tile_columns(int64_t rows_total, int64_t itemsize) {
   return std::max<int64_t>(256, (512 * 1024 / (rows_total * itemsize)) / 64 * 64);
@@ -40,12 +51,12 @@ at::Tensor fuse(at::TensorList parts_in, const at::Tensor& w, const at::Tensor& 
   const at::Tensor w2 = w.reshape({Co, -1});
   std::vector<at::Tensor> w_parts;
   int64_t offset = 0;
-  for (at::Tensor& p : parts) {
+  for (const at::Tensor& p : parts) {
     w_parts.push_back(w2.narrow(1, offset, p.size(1)));
     offset += p.size(1);
-    p = p.contiguous().view({N, p.size(1), L});
   }
-  if (parts[0].is_cuda()) {  // one cuBLAS batched GEMM per part accumulating into the output (not yet tiled)
+  for (at::Tensor& p : parts) p = p.is_cuda() ? as_batched(p) : p.contiguous().view({N, p.size(1), L});
+  if (parts[0].is_cuda()) {  // one cuBLAS batched GEMM per part (either layout read in place), accumulating
     at::Tensor out = b.view({1, Co, 1}).expand({N, Co, L}).contiguous();
     for (size_t i = 0; i < parts.size(); ++i)
       out.baddbmm_(w_parts[i].unsqueeze(0).expand({N, Co, w_parts[i].size(1)}), parts[i]);
@@ -71,14 +82,15 @@ std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor> fuse_backward(const 
   MDRN_CHECK_SAME("parts[0]", parts[0], "grad", grad_in);
   const int64_t N = parts[0].size(0), HW = parts[0].size(2) * parts[0].size(3), Co = w.size(0);
   MDRN_CHECK_SHAPE("grad", grad_in, N, Co, parts[0].size(2), parts[0].size(3));
-  const at::Tensor g = grad_in.contiguous().view({N, Co, HW});
   const at::Tensor w2 = w.reshape({Co, -1});
   std::vector<at::Tensor> grad_parts, grad_w;
   int64_t offset = 0;
+  const at::Tensor g = grad_in.is_cuda() ? as_batched(grad_in) : grad_in.contiguous().view({N, Co, HW});
   for (const at::Tensor& p : parts) {
     const int64_t ci = p.size(1);
     grad_parts.push_back(batched_mm(w2.narrow(1, offset, ci).t(), g).view(p.sizes()));
-    grad_w.push_back(at::bmm(g, p.contiguous().view({N, ci, HW}).transpose(1, 2)).sum(0));
+    const at::Tensor pb = p.is_cuda() ? as_batched(p) : p.contiguous().view({N, ci, HW});
+    grad_w.push_back(at::bmm(g, pb.transpose(1, 2)).sum(0));
     offset += ci;
   }
   return {grad_parts, at::cat(grad_w, 1).view_as(w), g.sum(at::IntArrayRef{0, 2})};

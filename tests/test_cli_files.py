@@ -97,3 +97,16 @@ def test_folders_recursive_counts_and_a_summary(tmp_path, weights, capsys):
     out = capsys.readouterr().out
     assert "[1 of 3]" in out and "[3 of 3]" in out and "denoised 3 of 3 image(s) into" in out
     assert sorted(p.name for p in (tmp_path / "all").iterdir()) == ["b.png", "deeper_a_png.png", "in_a_png.png"]
+
+
+def test_error_lines_start_on_a_line_of_their_own_after_a_progress_bar(tmp_path, weights, capsys):
+    """What a terminal shows: the text after the last carriage return of each line."""
+    rng = np.random.default_rng(2)
+    (tmp_path / "in").mkdir()
+    Image.fromarray(rng.integers(0, 256, (40, 40)).astype(np.uint8)).save(tmp_path / "in" / "a_big.png")
+    (tmp_path / "in" / "b_bad.png").write_text("not an image")
+    assert main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--weights", weights, "--backend",
+                 "torch", "--tile", "8", "--overlap", "4"]) == 1
+    shown = [line.split("\r")[-1] for line in capsys.readouterr().err.split("\n")]
+    errors = [line for line in shown if "error:" in line]
+    assert errors and all(line.startswith("[2 of 2] error:") for line in errors), shown

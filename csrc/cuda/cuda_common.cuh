@@ -22,6 +22,24 @@ inline cudaStream_t stream() { return c10::cuda::getCurrentCUDAStream(); }
 #define MDRN_GRID_LOOP(i, n) \
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
+// The same loop over index_t (the type MDRN_DISPATCH_INDEX picked): 32-bit division and modulo per element where
+// every index fits, several times cheaper than 64-bit ones.
+#define MDRN_GRID_LOOP_T(i, n) \
+  for (index_t i = blockIdx.x * (index_t)blockDim.x + threadIdx.x; i < (n); i += (index_t)gridDim.x * blockDim.x)
+
+// Indices of a launch over `n` elements fit int32 (with room for the loop's last stride, at most 2^28 past n).
+inline bool fits_int32(int64_t n) { return n <= (int64_t(1) << 31) - (int64_t(1) << 29); }
+
+// Runs the lambda body with `index_t` = int32_t when fits_int32(n), else int64_t.
+#define MDRN_DISPATCH_INDEX(n, ...)        \
+  if (::mdrn_fast::cuda::fits_int32(n)) {  \
+    using index_t = int32_t;               \
+    __VA_ARGS__();                         \
+  } else {                                 \
+    using index_t = int64_t;               \
+    __VA_ARGS__();                         \
+  }
+
 // Sum of `v` over the block (blockDim.x == kThreads); the result is valid in thread 0.
 template <typename acc_t>
 __device__ acc_t block_sum(acc_t v) {

@@ -9,23 +9,23 @@ namespace mdrn_fast {
 namespace cuda {
 namespace {
 
-template <typename scalar_t>
+template <typename scalar_t, typename index_t>
 __global__ void patches_kernel(const scalar_t* __restrict__ x,  // [N, C, H, W]
                                scalar_t* __restrict__ p,        // [N, C*s*s, Ho*Wo]
-                               int64_t total, int64_t H, int64_t W, int64_t s, int64_t Ho, int64_t Wo) {
-  MDRN_GRID_LOOP(e, total) {
-    const int64_t l = e % (Ho * Wo), r = e / (Ho * Wo);  // r = (n, c, i, j)
-    const int64_t j = r % s, i = (r / s) % s, nc = r / (s * s), ho = l / Wo, wo = l % Wo;
+                               index_t total, index_t H, index_t W, index_t s, index_t Ho, index_t Wo) {
+  MDRN_GRID_LOOP_T(e, total) {
+    const index_t l = e % (Ho * Wo), r = e / (Ho * Wo);  // r = (n, c, i, j)
+    const index_t j = r % s, i = (r / s) % s, nc = r / (s * s), ho = l / Wo, wo = l % Wo;
     p[e] = x[(nc * H + ho * s + i) * W + wo * s + j];
   }
 }
 
-template <typename scalar_t>
+template <typename scalar_t, typename index_t>
 __global__ void patches_backward_kernel(const scalar_t* __restrict__ p,  // [N, C*s*s, Ho*Wo]
                                         scalar_t* __restrict__ x,        // [N, C, H, W]
-                                        int64_t total, int64_t H, int64_t W, int64_t s, int64_t Ho, int64_t Wo) {
-  MDRN_GRID_LOOP(e, total) {
-    const int64_t w = e % W, h = (e / W) % H, nc = e / (H * W), ho = h / s, wo = w / s;
+                                        index_t total, index_t H, index_t W, index_t s, index_t Ho, index_t Wo) {
+  MDRN_GRID_LOOP_T(e, total) {
+    const index_t w = e % W, h = (e / W) % H, nc = e / (H * W), ho = h / s, wo = w / s;
     x[e] = (ho < Ho && wo < Wo) ? p[((nc * s + h % s) * s + w % s) * Ho * Wo + ho * Wo + wo] : scalar_t(0);
   }
 }
@@ -38,8 +38,10 @@ static at::Tensor patches(const at::Tensor& x, int64_t s) {  // x -> [N, C*s*s, 
   at::Tensor p = at::empty({N, C * s * s, Ho * Wo}, x.options());
   const int64_t total = p.numel();
   MDRN_DISPATCH(x.scalar_type(), "patches_cuda", [&] {
-    patches_kernel<scalar_t><<<blocks_for(total), kThreads, 0, stream()>>>(
-        x.const_data_ptr<scalar_t>(), p.mutable_data_ptr<scalar_t>(), total, H, W, s, Ho, Wo);
+    MDRN_DISPATCH_INDEX(std::max(total, x.numel()), [&] {
+      patches_kernel<scalar_t, index_t><<<blocks_for(total), kThreads, 0, stream()>>>(
+          x.const_data_ptr<scalar_t>(), p.mutable_data_ptr<scalar_t>(), total, H, W, s, Ho, Wo);
+    });
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return p;
@@ -51,8 +53,10 @@ static at::Tensor patches_backward(const at::Tensor& p, int64_t s, int64_t H, in
   at::Tensor x = at::empty({N, C, H, W}, p.options());
   const int64_t total = x.numel();
   MDRN_DISPATCH(p.scalar_type(), "patches_backward_cuda", [&] {
-    patches_backward_kernel<scalar_t><<<blocks_for(total), kThreads, 0, stream()>>>(
-        p.const_data_ptr<scalar_t>(), x.mutable_data_ptr<scalar_t>(), total, H, W, s, H / s, W / s);
+    MDRN_DISPATCH_INDEX(std::max(total, p.numel()), [&] {
+      patches_backward_kernel<scalar_t, index_t><<<blocks_for(total), kThreads, 0, stream()>>>(
+          p.const_data_ptr<scalar_t>(), x.mutable_data_ptr<scalar_t>(), total, H, W, s, H / s, W / s);
+    });
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return x;

@@ -8,13 +8,13 @@ namespace mdrn_fast {
 namespace cuda {
 namespace {
 
-template <typename scalar_t>
+template <typename scalar_t, typename index_t>
 __global__ void bias_lrelu_forward_kernel(const scalar_t* __restrict__ t,     // [N, C, HW]
                                           const scalar_t* __restrict__ bias,  // [C]
-                                          scalar_t* __restrict__ out, int64_t total, int64_t C, int64_t HW,
+                                          scalar_t* __restrict__ out, index_t total, index_t C, index_t HW,
                                           at::opmath_type<scalar_t> slope) {
   using acc_t = at::opmath_type<scalar_t>;
-  MDRN_GRID_LOOP(i, total) {
+  MDRN_GRID_LOOP_T(i, total) {
     const acc_t v = static_cast<acc_t>(t[i]) + static_cast<acc_t>(bias[(i / HW) % C]);
     out[i] = static_cast<scalar_t>(v > 0 ? v : v * slope);
   }
@@ -46,9 +46,11 @@ at::Tensor bias_lrelu(const at::Tensor& t, const at::Tensor& bias, double slope)
   at::Tensor out = at::empty_like(t);
   const int64_t total = t.numel(), C = t.size(1), HW = total / std::max<int64_t>(1, t.size(0) * C);
   MDRN_DISPATCH(t.scalar_type(), "bias_lrelu_cuda", [&] {
-    bias_lrelu_forward_kernel<scalar_t><<<blocks_for(total), kThreads, 0, stream()>>>(
-        t.const_data_ptr<scalar_t>(), bias.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), total, C,
-        HW, static_cast<at::opmath_type<scalar_t>>(slope));  // double for double: no float rounding
+    MDRN_DISPATCH_INDEX(total, [&] {
+      bias_lrelu_forward_kernel<scalar_t, index_t><<<blocks_for(total), kThreads, 0, stream()>>>(
+          t.const_data_ptr<scalar_t>(), bias.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), total,
+          C, HW, static_cast<at::opmath_type<scalar_t>>(slope));  // double for double: no float rounding
+    });
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out;

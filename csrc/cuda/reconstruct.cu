@@ -8,17 +8,17 @@ namespace mdrn_fast {
 namespace cuda {
 namespace {
 
-template <typename scalar_t>
+template <typename scalar_t, typename index_t>
 __global__ void shuffle_bias_kernel(const scalar_t* __restrict__ y,     // [N, C*s*s, h*w]
                                     const scalar_t* __restrict__ bias,  // [C*s*s]
                                     scalar_t* __restrict__ out,         // [N, C, h*s, w*s]
-                                    int64_t total, int64_t C, int64_t s, int64_t h, int64_t w) {
+                                    index_t total, index_t C, index_t s, index_t h, index_t w) {
   using acc_t = at::opmath_type<scalar_t>;
-  const int64_t Ho = h * s, Wo = w * s;
-  MDRN_GRID_LOOP(e, total) {
-    const int64_t col = e % Wo, row = (e / Wo) % Ho, nc = e / (Ho * Wo), c = nc % C;
-    const int64_t k = (c * s + row % s) * s + col % s;
-    const int64_t src = ((nc - c) * s * s + k) * h * w + (row / s) * w + col / s;
+  const index_t Ho = h * s, Wo = w * s;
+  MDRN_GRID_LOOP_T(e, total) {
+    const index_t col = e % Wo, row = (e / Wo) % Ho, nc = e / (Ho * Wo), c = nc % C;
+    const index_t k = (c * s + row % s) * s + col % s;
+    const index_t src = ((nc - c) * s * s + k) * h * w + (row / s) * w + col / s;
     out[e] = static_cast<scalar_t>(static_cast<acc_t>(y[src]) + static_cast<acc_t>(bias[k]));
   }
 }
@@ -51,9 +51,11 @@ at::Tensor conv1x1_shuffle(const at::Tensor& hin, const at::Tensor& w2, const at
   at::Tensor out = at::empty({N, C, h * s, w * s}, y.options());
   const int64_t total = out.numel();
   MDRN_DISPATCH(y.scalar_type(), "shuffle_bias_cuda", [&] {
-    shuffle_bias_kernel<scalar_t><<<blocks_for(total), kThreads, 0, stream()>>>(
-        y.const_data_ptr<scalar_t>(), bias.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), total, C,
-        s, h, w);
+    MDRN_DISPATCH_INDEX(total, [&] {
+      shuffle_bias_kernel<scalar_t, index_t><<<blocks_for(total), kThreads, 0, stream()>>>(
+          y.const_data_ptr<scalar_t>(), bias.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), total,
+          C, s, h, w);
+    });
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out;
