@@ -6,7 +6,6 @@ from pathlib import Path
 
 HELP = ("denoise image files or folders into -o OUT (any image type Pillow reads; PNG out, 8/16-bit, gray or "
         "color, alpha kept; the noise level is estimated per image unless --sigma is given)")
-MAX_SIGMA = 100.0
 
 
 def add_arguments(parser) -> None:
@@ -51,18 +50,10 @@ def parse_bytes(text: str) -> int:
 
 
 def parse_sigma(text: str) -> float | None:
-    """None for auto, else the level, checked."""
-    from mdrn_fast.errors import UsageError
+    """None for auto, else the level, checked (mdrn_fast.model_choice.SIGMA_RANGE)."""
+    from mdrn_fast.model_choice import check_sigma
 
-    if str(text).lower() == "auto":
-        return None
-    try:
-        sigma = float(text)
-    except ValueError:
-        raise UsageError(f"--sigma {text}: expected auto or a number") from None
-    if not 0 < sigma <= MAX_SIGMA:
-        raise UsageError(f"--sigma {text}: expected a noise level in (0, {MAX_SIGMA:g}] on the 0-255 scale")
-    return sigma
+    return None if str(text).lower() == "auto" else check_sigma(text, "--sigma")
 
 
 def input_files(inputs) -> tuple[list[Path], list[str]]:
@@ -109,9 +100,12 @@ def output_names(files: list[Path]) -> dict[Path, str]:
 
 
 class ModelChooser:
-    """The model for each image: --weights, or the shipped file for (model, gray/color, sigma), where sigma is
-    the given one or the estimate, taken to the nearest shipped level (said once per choice). --weights is
-    loaded at once: a file that does not load stops the command before the first image."""
+    """The model for each image: --weights, or mdrn_fast.model_choice's choice for (model, gray/color, sigma),
+    where sigma is the given one or the estimate; a note says once per choice what was used and why.
+    --weights is loaded at once: a file that does not load stops the command before the first image. With
+    --sigma auto, an image whose estimate is under CLEAN_BELOW looks clean and is written unchanged (model None)."""
+
+    CLEAN_BELOW = 3.0
 
     def __init__(self, args, device):
         from mdrn_fast.errors import UsageError
@@ -126,8 +120,8 @@ class ModelChooser:
                 raise UsageError(f"--weights: {e}") from None
 
     def __call__(self, image, path) -> tuple[object, str]:
-        from mdrn_fast.catalog import nearest_sigma, pretrained, shipped_sigmas
         from mdrn_fast.images import ImageError
+        from mdrn_fast.model_choice import SIGMA_RANGE, choose, say_on_stderr
         from mdrn_fast.noise_level import estimate_sigma
 
         if self.args.weights:
@@ -135,22 +129,20 @@ class ModelChooser:
             if m.in_channels != (3 if image.color else 1):
                 raise ImageError(f"{path}: the weights are for {'color' if m.in_channels == 3 else 'gray'} images")
             return m, ""
-        kind = "color" if image.color else "gray"
-        available = shipped_sigmas(self.args.model, image.color)
-        if not available:
-            raise FileNotFoundError(f"no shipped {self.args.model} weights for {kind} images")
-        wanted = self.sigma if self.sigma is not None else estimate_sigma(image.pixels)
-        level = nearest_sigma(wanted, available)
-        note = f"noise sigma ~{wanted:.1f}, model s{level:g}" if self.sigma is None else ""
-        if self.sigma is not None and level != self.sigma and (kind, level) not in self.said:
-            self.said.add((kind, level))
-            print(f"note: no {kind} {self.args.model} model at sigma {self.sigma:g}; using sigma {level:g} "
-                  f"(shipped for {kind}: {', '.join(f'{s:g}' for s in available)})", file=sys.stderr)
-        key = (image.color, level)
+        wanted = self.sigma
+        if wanted is None:
+            wanted = estimate_sigma(image.pixels, image.jpeg_quality)
+            if wanted < self.CLEAN_BELOW:
+                return None, (f"noise sigma ~{wanted:.1f}, under {self.CLEAN_BELOW:g}: looks clean, written "
+                              "unchanged; pass --sigma N to denoise it anyway")
+        choice = choose(self.args.model, min(wanted, SIGMA_RANGE[1]), image.color)
+        if choice.note and (choice.shipped.file, choice.split) not in self.said:
+            self.said.add((choice.shipped.file, choice.split))
+            say_on_stderr(choice.note)
+        key = (choice.shipped.file, choice.split)
         if key not in self.models:
-            self.models[key] = pretrained(self.args.model, sigma=level, color=image.color,
-                                          backend=self.args.backend).to(self.device)
-        return self.models[key], note
+            self.models[key] = choice.load(self.args.backend).to(self.device)
+        return self.models[key], (f"noise sigma ~{wanted:.1f}, {choice.summary}" if self.sigma is None else "")
 
 
 def run(args) -> int:
@@ -181,8 +173,9 @@ def run(args) -> int:
                 raise ImageError(f"{target} exists (pass --overwrite to replace it)")
             image = load_image(path)
             model, note = choose(image, path)
-            result = denoise(image.pixels, model, tile=args.tile, overlap=args.overlap, memory=args.memory,
-                             mode=args.tiling, progress=True)
+            result = image.pixels if model is None else denoise(
+                image.pixels, model, tile=args.tile, overlap=args.overlap, memory=args.memory, mode=args.tiling,
+                progress=True)
             try:  # exclusive unless --overwrite: another process may have written target meanwhile
                 save_image(target, result, bits=image.bits, alpha=image.alpha, overwrite=args.overwrite)
             except FileExistsError:

@@ -34,7 +34,6 @@ def set_is_color(files) -> bool:
 
 
 def load_model(args, color: bool):
-    from mdrn_fast.catalog import pretrained
     from mdrn_fast.errors import UsageError
     from mdrn_fast.weights_file import load_weights
 
@@ -45,7 +44,9 @@ def load_model(args, color: bool):
                              f"and the images are scored in {'color' if color else 'gray'} "
                              f"(pass --{'color' if model.in_channels == 3 else 'gray'} to score them so)")
         return model
-    return pretrained(args.model, sigma=args.sigma, color=color, backend=args.backend)
+    from mdrn_fast.model_choice import load_chosen
+
+    return load_chosen(args.model, args.sigma, color, args.backend)
 
 
 def run(args) -> int:
@@ -55,8 +56,9 @@ def run(args) -> int:
     from mdrn_fast.evaluate import evaluate, summary, table
     from mdrn_fast.paths import dataset
 
-    if not 0 <= args.sigma <= 255:
-        raise UsageError(f"--sigma {args.sigma:g}: expected a noise level in [0, 255] on the 0-255 scale")
+    from mdrn_fast.model_choice import check_sigma
+
+    args.sigma = check_sigma(args.sigma, "--sigma")
     device = resolve_device(args.device)
     check_backend_on(args.backend, device)
     files = dataset(args.set, args.data)[: args.limit]
