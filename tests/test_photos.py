@@ -158,13 +158,14 @@ def test_sigma_auto_picks_the_model_of_the_estimated_level(tmp_path, capsys):
     assert "model s15)" in lines[0] and "model s50)" in lines[1], lines
 
 
-def test_color_photo_at_a_level_with_no_color_model_uses_the_nearest_and_says_it_once(tmp_path, capsys):
+def test_color_photo_at_a_level_with_no_color_model_uses_the_gray_one_and_says_it_once(tmp_path, capsys):
     for i in range(2):
         Image.fromarray(_smooth(16, 16, 3)).save(tmp_path / f"c{i}.png")
     assert main(["denoise", str(tmp_path / "c0.png"), str(tmp_path / "c1.png"), "-o", str(tmp_path / "o"),
                  "--sigma", "15"]) == 0
     err = capsys.readouterr().err
     assert err.count("no color mdrn-base model at sigma 15") == 1
+    assert "using the gray s15 model on each RGB channel" in err
 
 
 @pytest.mark.parametrize("sigma", ["-5", "0", "300", "loud"])
