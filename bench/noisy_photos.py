@@ -19,6 +19,11 @@ def noisy_file(clean: np.ndarray, name: str, sigma: float, fmt: str = "png", bas
     ``fmt``: "png", or "q<quality>" for a JPEG."""
     x = torch.from_numpy(np.ascontiguousarray(clean.transpose(2, 0, 1)))[None]
     y = noisy_version(x, sigma, image_seed(name, sigma, base_seed))[0].numpy().transpose(1, 2, 0)
+    return as_file(y, fmt)
+
+
+def as_file(y: np.ndarray, fmt: str = "png"):
+    """A noisy float [H, W, C] image as a ``fmt`` file (see noisy_file) holds it, read back."""
     u8 = quantize(y)
     if fmt == "png":
         return u8.astype(np.float32) / 255, None

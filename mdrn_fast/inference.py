@@ -63,6 +63,8 @@ def fit_channels(model, channels: int, stacklevel: int = 4):
     have = getattr(model, "in_channels", channels)
     if have == channels:
         return model
+    if isinstance(model, GrayOnChannels) and channels == 1:  # a gray model underneath: it fits as is
+        return model.gray
     if have == 1 and channels == 3:
         warnings.warn("a color image with a gray model: denoised channel by channel (a color model, e.g. "
                       "mdrn_fast.pretrained(name, sigma, color=True), uses the colors together)", stacklevel=stacklevel)
