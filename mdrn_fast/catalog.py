@@ -1,5 +1,6 @@
 """The catalog of weights shipped inside the package: mdrn_fast/weights/<name>-<gray|color>-s<sigma>.safetensors
-(<name>: a preset, or a distilled student such as mdrn-tiny-hmds-a; a blind model would be s<lo>-<hi>)."""
+(<name>: a preset, or a distilled student such as mdrn-tiny-hmds-a; a blind model would be s<lo>-<hi>). Which
+file serves a given sigma and color mode is mdrn_fast.model_choice's rule, which pretrained() follows."""
 from __future__ import annotations
 
 import re

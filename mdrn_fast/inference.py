@@ -22,6 +22,9 @@ def denoise_tensor(y: torch.Tensor, model: MDRN, tile: int | None = None, overla
     ``mode`` "global" by default, "exact" to match the whole-image result, "local" for one pass)."""
     if isinstance(model, GrayOnChannels):  # each channel tiled on its own, within the same memory
         return model.apply(y, lambda t: denoise_tensor(t, model.gray, tile, overlap, memory, mode, progress))
+    if isinstance(model, _GrayThroughColor):
+        three = y.expand(-1, 3, -1, -1).contiguous()
+        return denoise_tensor(three, model.color, tile, overlap, memory, mode, progress).mean(dim=1, keepdim=True)
     if tile is None and (not isinstance(model, MDRN) or fits_whole(model, y, memory)):
         return model(y.contiguous())
     return denoise_tiled(model, y, tile, overlap, memory, mode, progress)
@@ -79,6 +82,7 @@ def fit_channels(model, channels: int, stacklevel: int = 4):
 
 
 class _GrayThroughColor(torch.nn.Module):
+    """A color model taking gray images: three equal channels in, their mean out."""
     in_channels = 1
 
     def __init__(self, color: torch.nn.Module):

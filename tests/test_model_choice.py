@@ -145,3 +145,13 @@ def test_shipped_color_choice_at_sigma_50_and_15_is_the_gray_model():
         c = choose("mdrn-base", sigma, True)
         assert not c.shipped.color and c.shipped.lo == sigma and c.split
     assert choose("mdrn-base", 25, True).shipped.color
+
+
+def test_gray_on_channels_is_tiled_channel_by_channel_like_the_whole_image():
+    from mdrn_fast.inference import denoise
+
+    m = GrayOnChannels(tiny(1), "rgb")
+    a = np.random.default_rng(1).random((40, 36, 3)).astype(np.float32)
+    whole = denoise(a, m)
+    tiled = denoise(a, m, tile=16, mode="exact")
+    assert np.abs(whole - tiled).max() < 1e-4
