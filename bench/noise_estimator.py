@@ -1,14 +1,14 @@
 """The noise estimator behind `--sigma auto` (mdrn_fast/noise_level.py): fit it on training sets, and measure
 its error on test sets.
 
-    python bench/noise_estimator.py train            # writes mdrn_fast/noise_estimator.json
-    python bench/noise_estimator.py table --limit 68 # the README table (BSD68 gray, CBSD68 color)
+    python bench/noise_estimator.py train --per-image 6   # writes mdrn_fast/noise_estimator.json
+    python bench/noise_estimator.py table --limit 68      # the README table (BSD68 gray, CBSD68 color)
 
 train: Train400 (gray) and BSD432 (gray and color; BSDS500 minus the 68 test images), each image at a few
 noise levels drawn uniformly in [0, 60] (white noise, grain or signal-dependent noise: training_noise),
-saved as PNG (a third) or JPEG at a quality drawn in [50, 98]; a tenth of the images held out to report. table: the protocol's noise (per-image seed) on the test sets at
-sigma 5-55, as PNG and JPEG quality 90 / 75; median absolute error of Donoho's Haar estimate (before) and of
-estimate_sigma (now). Needs MDRN_FAST_DATA (or the data folder) with the sets.
+saved as PNG (a third) or JPEG at a quality drawn in [50, 98]; a tenth of the images held out to report.
+table: the protocol's noise (per-image seed) on the test sets at sigma 5-55, as PNG and JPEG quality 90 / 75;
+median absolute error of Donoho's Haar estimate (before) and of estimate_sigma (now). Needs MDRN_FAST_DATA (or the data folder) with the sets.
 """
 from __future__ import annotations
 

@@ -138,21 +138,21 @@ def choose(name: str, sigma, color: bool) -> Choice:
     if best is not None and best.distance(sigma) <= NEAR_FRACTION * sigma:
         if best.distance(sigma) == 0:
             return Choice(best, sigma, color)
-        return Choice(best, sigma, color, note=f"no {kind} {name} model at sigma {sigma:g}; using the nearest, "
-                                                f"{best.level} (within {NEAR_FRACTION:.0%}; {ships})")
+        return Choice(best, sigma, color, note=f"no {kind} {name} model at sigma {round(sigma, 1):g}; using the "
+                                                f"nearest, {best.level} (within {NEAR_FRACTION:.0%}; {ships})")
     if color:
         fallback = _nearest(gray, sigma)
         if fallback is not None and (best is None or fallback.distance(sigma) < best.distance(sigma)):
             return Choice(fallback, sigma, color, split=COLOR_FALLBACK_SPLIT,
-                          note=f"no color {name} model at sigma {sigma:g} ({ships}); using the gray "
-                               f"{fallback.level} model on each {COLOR_FALLBACK_SPLIT.upper()} channel, nearer "
-                               f"in noise level")
+                          note=f"no color {name} model at sigma {round(sigma, 1):g} ({ships}); using the gray "
+                               f"{fallback.level} model on each {COLOR_FALLBACK_SPLIT.upper()} channel"
+                               + (", nearer in noise level" if best is not None else ""))
     if best is None:
         raise FileNotFoundError(f"no {kind} {name} weights ship (shipped for {name}: "
                                 f"{', '.join(e.file.name for e in entries)}); convert the image to "
                                 f"{'color' if not color else 'gray'}, or pass --weights FILE")
-    return Choice(best, sigma, color, note=f"no {kind} {name} model near sigma {sigma:g}; using the nearest, "
-                                            f"{best.level}, {best.distance(sigma):g} away ({ships})")
+    return Choice(best, sigma, color, note=f"no {kind} {name} model near sigma {round(sigma, 1):g}; using the "
+                                            f"nearest, {best.level}, {best.distance(sigma):.3g} away ({ships})")
 
 
 def say_on_stderr(note: str) -> None:

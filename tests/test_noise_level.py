@@ -47,7 +47,7 @@ def test_jpeg_quality_is_read_back(tmp_path, quality):
 def test_estimate_holds_for_png_and_jpeg(channels, quality, sigma):
     clean = picture(c=channels)
     noisy, q = as_file(clean + rng.normal(0, sigma, clean.shape), quality)
-    assert estimate_sigma(noisy, q) == pytest.approx(sigma, rel=0.2, abs=1.5)  # synthetic, not photos: looser than README's
+    assert estimate_sigma(noisy, q) == pytest.approx(sigma, rel=0.2, abs=1.5)  # synthetic: looser
 
 
 def test_color_jpeg_no_longer_reads_low():
