@@ -7,9 +7,9 @@ split decides COLOR_FALLBACK_SPLIT on a training set (BSDS200), never a test set
 mdrn-base model of the nearest level run on each RGB channel and on each channel of the orthonormal
 luminance/chroma basis (mdrn_fast.channel_split). table scores, on CBSD68 (the protocol's float noise), the
 nearest color model (the old choice), the gray model of the level on each RGB channel, and what
-mdrn_fast.model_choice picks at the true sigma; and "auto": the image clipped and rounded to 8 bits as a PNG
-holds it, its sigma estimated, the model chosen for the estimate (what `mdrn-fast denoise` with default
-flags does).
+mdrn_fast.model_choice picks at the true sigma; then the same two on the image clipped and rounded to 8 bits
+as a PNG holds it, and "auto" on that PNG: its sigma estimated, the model chosen for the estimate (what
+`mdrn-fast denoise` with default flags does).
 """
 from __future__ import annotations
 
@@ -79,32 +79,43 @@ def table(args) -> None:
     files = dataset("CBSD68", args.data)[: args.limit]
     color_levels = [s.lo for s in shipped_models("mdrn-base") if s.color and not s.blind]
     print(f"CBSD68, first {len(files)} images, mdrn-base, color PSNR (dB)")
-    print("| sigma | nearest color model (before) | gray model per RGB channel | the choice at the true sigma | "
-          "auto: estimated from the 8-bit PNG, then chosen | auto's estimate (mean) |\n|---|---|---|---|---|---|")
+    print("| sigma | input | nearest color model (before) | gray model per RGB channel | the choice | "
+          "estimated sigma (mean) |\n|---|---|---|---|---|---|")
     for sigma in args.sigmas:
         t0 = time.time()
         near = min(color_levels, key=lambda lv: (abs(lv - sigma), -lv))
+        before, rgb = (shipped(True, near), None), (shipped(False, nearest_gray(sigma)), "rgb")
         choice = choose("mdrn-base", sigma, True)
-        cols = {"before": [], "rgb": [], "choice": [], "auto": [], "est": []}
+        cols = {k: [] for k in ("before", "rgb", "choice", "before8", "rgb8", "auto", "est")}
+        same = 0
         for path in files:
             clean = load_image(path, channels=3).pixels
             x = torch.from_numpy(np.ascontiguousarray(clean.transpose(2, 0, 1)))[None]
-            y = noisy_version(x, sigma, image_seed(path.name, sigma))
-            cols["before"].append(score(model(shipped(True, near), args.backend), y, clean))
-            cols["rgb"].append(score(model(shipped(False, nearest_gray(sigma)), args.backend, "rgb"), y, clean))
-            same = (choice.shipped.file, choice.split)
-            cols["choice"].append(cols["before"][-1] if same == (shipped(True, near), None) else
-                                  cols["rgb"][-1] if same == (shipped(False, nearest_gray(sigma)), "rgb") else
-                                  score(model(choice.shipped.file, args.backend, choice.split), y, clean))
             png, _ = noisy_file(clean, path.name, sigma, "png")
-            est = estimate_sigma(png)
-            auto = choose("mdrn-base", min(max(est, 0.5), 100), True)
             y8 = torch.from_numpy(np.ascontiguousarray(png.transpose(2, 0, 1)))[None]
-            cols["auto"].append(score(model(auto.shipped.file, args.backend, auto.split), y8, clean))
-            cols["est"].append(est)
-        print(f"| {sigma:g} | {np.mean(cols['before']):.2f} (color s{near:g}) | {np.mean(cols['rgb']):.2f} "
-              f"(gray s{nearest_gray(sigma):g}) | {np.mean(cols['choice']):.2f} ({choice.summary}) | "
-              f"{np.mean(cols['auto']):.2f} | {np.mean(cols['est']):.1f} |", flush=True)
+            y = noisy_version(x, sigma, image_seed(path.name, sigma))
+            for key, inp in (("", y), ("8", y8)):
+                got = {"before": score(model(*before[:1], args.backend, before[1]), inp, clean),
+                       "rgb": score(model(*rgb[:1], args.backend, rgb[1]), inp, clean)}
+                cols["before" + key].append(got["before"])
+                cols["rgb" + key].append(got["rgb"])
+                if key == "":
+                    pick = (choice.shipped.file, choice.split)
+                else:
+                    est = estimate_sigma(png)
+                    cols["est"].append(est)
+                    auto = choose("mdrn-base", min(max(est, 0.5), 100), True)
+                    pick = (auto.shipped.file, auto.split)
+                    same += pick == (choice.shipped.file, choice.split)
+                known = {before: got["before"], rgb: got["rgb"]}
+                value = known[pick] if pick in known else score(model(pick[0], args.backend, pick[1]), inp, clean)
+                cols["choice" if key == "" else "auto"].append(value)
+        print(f"| {sigma:g} | protocol (float, unclipped), true sigma | {np.mean(cols['before']):.2f} "
+              f"(color s{near:g}) | {np.mean(cols['rgb']):.2f} (gray s{nearest_gray(sigma):g}) | "
+              f"{np.mean(cols['choice']):.2f} ({choice.summary}) | - |")
+        print(f"| {sigma:g} | 8-bit PNG, `--sigma auto` | {np.mean(cols['before8']):.2f} | {np.mean(cols['rgb8']):.2f} | "
+              f"{np.mean(cols['auto']):.2f} (the true sigma's choice on {same} of {len(files)}) | "
+              f"{np.mean(cols['est']):.1f} |", flush=True)
         print(f"  ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
 
 
