@@ -131,7 +131,7 @@ def _denoise_array(a: np.ndarray, model, kw) -> np.ndarray:
     hwc = a[..., None] if a.ndim == 2 else a
     alpha = hwc[..., -1:] if hwc.shape[2] in (2, 4) else None
     pixels = hwc[..., :-1] if alpha is not None else hwc
-    f = pixels.astype(np.float32) / top if top else pixels.astype(np.float32)
+    f = pixels.astype(np.float32) / top if top else pixels.astype(np.float32, copy=False)
     y = _denoise_hwc(f, model, kw)
     y = np.round(np.clip(y, 0, 1) * top).astype(a.dtype) if top else y.astype(a.dtype, copy=False)
     if alpha is not None:

@@ -24,6 +24,7 @@ LUMA_NOISE = float(np.sqrt((LUMA ** 2).sum()))  # white noise of std s in R, G, 
 ESTIMATOR = Path(__file__).with_name("noise_estimator.json")
 # zig-zag-free frequency bands of the 8x8 DCT by u + v: JPEG keeps the low ones and quantizes the high ones away
 _BANDS = ((1, 3), (4, 6), (7, 9), (10, 14))
+MAX_SIDE = 2048  # larger images are read from their middle 2048 x 2048
 
 
 def haar_sigma(pixels: np.ndarray) -> float:
@@ -103,8 +104,17 @@ def predict(f: np.ndarray, net: dict) -> np.ndarray:
 def estimate_sigma(pixels: np.ndarray, jpeg_quality: int | None = None) -> float:
     """The AWGN std of ``pixels`` (float [H, W] or [H, W, C] in [0, 1], per channel) on the 0-255 scale, as it
     was before any JPEG compression; ``jpeg_quality``: the quality the image was saved with, when it came from
-    a JPEG (mdrn_fast.images.LoadedImage.jpeg_quality). Images under 16x16 pixels read haar_sigma."""
+    a JPEG (mdrn_fast.images.LoadedImage.jpeg_quality). Images under 16x16 pixels read haar_sigma; larger than
+MAX_SIDE, their middle."""
     a = np.asarray(pixels, dtype=np.float32)
     if a.shape[0] < 16 or a.shape[1] < 16 or not ESTIMATOR.exists():
         return haar_sigma(a)
-    return float(predict(features(a, jpeg_quality)[None], _network())[0])
+    return float(predict(features(_center(a), jpeg_quality)[None], _network())[0])
+
+
+def _center(a: np.ndarray, size: int = MAX_SIDE) -> np.ndarray:
+    """At most size x size from the middle, at offsets on the 8x8 JPEG grid: a 24 MP photo's statistics from
+    4 MP, in a fraction of the time and memory."""
+    top = max(0, (a.shape[0] - size) // 2) // 8 * 8
+    left = max(0, (a.shape[1] - size) // 2) // 8 * 8
+    return a[top:top + size, left:left + size]
