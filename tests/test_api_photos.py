@@ -111,3 +111,17 @@ def test_a_path_that_is_not_an_image_names_the_file(tmp_path):
     (tmp_path / "x.png").write_bytes(b"not an image")
     with pytest.raises(ValueError, match="x.png: not a readable image"):
         denoise(str(tmp_path / "x.png"), tiny(1))
+
+
+def test_the_readme_snippet_on_a_phone_jpeg_writes_an_upright_picture(tmp_path, monkeypatch):
+    import mdrn_fast
+
+    im = Image.fromarray(picture(24, 40, 3))
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(tmp_path / "phone.jpg", exif=exif, quality=90)
+    monkeypatch.chdir(tmp_path)
+    model = mdrn_fast.pretrained("mdrn-base", sigma=25, color=True)        # color=False for gray photos
+    mdrn_fast.denoise(Image.open("phone.jpg"), model).save("phone-clean.png")   # upright, as the CLI writes it
+    out = Image.open(tmp_path / "phone-clean.png")
+    assert out.size == (24, 40) and out.mode == "RGB"
