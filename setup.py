@@ -96,7 +96,7 @@ def extension():
 setup(
     packages=find_packages(include=["mdrn_fast", "mdrn_fast.*"]) + ["mdrn_fast.kernels"],
     package_dir={"mdrn_fast.kernels": "kernels"},
-    package_data={"mdrn_fast": ["_build_info.json", "datasets.json", "weights/*.safetensors", "weights/*.json"]},
+    package_data={"mdrn_fast": ["_build_info.json", "datasets.json", "noise_estimator.json", "weights/*.safetensors", "weights/*.json"]},
     ext_modules=[extension()],
     cmdclass={"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)},
 )

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-SIGMA_MAX = 100.0  # the noise levels every command accepts, on the 0-255 scale: 0 to SIGMA_MAX
+SIGMA_MAX = 100.0  # the noise levels every command accepts, on the 0-255 scale: above 0, at most SIGMA_MAX
 
 
 class Parser(argparse.ArgumentParser):
@@ -87,7 +87,8 @@ def choice(*options: str):
     return parse
 
 
-sigma = number(0, SIGMA_MAX, allowed=f"a noise level from 0 to {SIGMA_MAX:g} on the 0-255 scale")
+sigma = number(0, SIGMA_MAX, low_open=True,
+               allowed=f"a noise level above 0, at most {SIGMA_MAX:g}, on the 0-255 scale")
 tile = integer(4, multiple=4, allowed="a positive multiple of 4 (pixels)")
 overlap = integer(0, multiple=4, allowed="a multiple of 4 (pixels), 0 or more")
 positive = integer(1)

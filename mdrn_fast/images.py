@@ -40,6 +40,7 @@ class LoadedImage:
     pixels: np.ndarray  # float32 [H, W, C] in [0, 1], C = 1 (gray) or 3 (RGB), upright
     bits: int  # 8 or 16: the depth to write results back with
     alpha: np.ndarray | None = None  # float32 [H, W] in [0, 1] when the file has transparency
+    jpeg_quality: int | None = None  # the quality a JPEG was saved with (its noise estimate needs it)
 
     @property
     def color(self) -> bool:
@@ -66,8 +67,11 @@ def load_image(path: str | os.PathLike, channels: int | None = None) -> LoadedIm
                 orientation = im.getexif().get(EXIF_ORIENTATION, 1)
                 if im.format == "PNG" and is_png16(path):
                     return _from_samples(_orient(read_png16(path, MAX_PIXELS), orientation), 16, path, channels)
+                quality = jpeg_quality(im)
                 im = ImageOps.exif_transpose(im)  # loads; the result carries no orientation tag
-                return _from_pil(im, path, channels)
+                image = _from_pil(im, path, channels)
+                image.jpeg_quality = quality
+                return image
     except ImageError:
         raise
     except Image.DecompressionBombError:  # only where the caller set Pillow's limit below MAX_PIXELS
@@ -78,6 +82,25 @@ def load_image(path: str | os.PathLike, channels: int | None = None) -> LoadedIm
         raise ImageError(f"{path}: not enough memory to read it") from None
     except (OSError, SyntaxError, ValueError, PNGError) as e:
         raise ImageError(f"{path}: not a readable image ({e})") from None
+
+
+# the IJG (libjpeg) luminance table at quality 50; quality q scales it by 50/q below 50, by 2 - q/50 above
+_IJG_LUMA = np.array([16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69,
+                      56, 14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81,
+                      104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99])
+
+
+def jpeg_quality(im: Image.Image) -> int | None:
+    """The IJG quality (1-100) whose luminance table is closest to a JPEG's, by the tables' sums (the order
+    of the entries does not matter); None for other formats."""
+    tables = getattr(im, "quantization", None) if im.format in ("JPEG", "MPO") else None
+    if not tables:
+        return None
+    total = float(np.sum(tables[min(tables)]))
+    q = np.arange(1, 101)
+    scale = np.where(q < 50, 5000 / q, 200 - 2 * q)
+    sums = np.clip(np.floor((_IJG_LUMA[None] * scale[:, None] + 50) / 100), 1, 255).sum(axis=1)
+    return int(q[np.argmin(np.abs(sums - total))])
 
 
 def check_regular_file(path: Path) -> None:

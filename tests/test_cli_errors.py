@@ -41,8 +41,10 @@ def test_usage_errors(photo, tmp_path, capsys):
     cases = [
         (["denoise", photo, "-o", str(tmp_path / "file.txt")], "a file; -o names the output folder"),
         (["eval", "--set", str(tmp_path / "nowhere")], "neither a folder nor a standard set"),
-        (["eval", "--set", str(tmp_path), "--weights", str(tmp_path / "none.safetensors")], "none.safetensors: no such file"),
-        (["eval", "--set", str(tmp_path), "--sigma", "31"], "no pretrained weights mdrn-base-gray-s31"),
+        (["eval", "--set", str(tmp_path), "--weights", str(tmp_path / "none.safetensors")],
+         "none.safetensors: no such file"),
+        (["eval", "--set", str(tmp_path), "--model", "mdrn-nothing"], "argument --model: expected a shipped model"),
+        (["eval", "--set", str(tmp_path), "--sigma", "0"], "argument --sigma: expected a noise level above 0"),
         (["train", "--resume", str(tmp_path / "none.pt")], "no checkpoint there"),
         (["train", "--config", str(tmp_path / "file.txt")], "not a readable JSON file"),
         (["demo", "-o", str(tmp_path)], "a folder; -o names the PNG file"),

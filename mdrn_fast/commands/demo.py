@@ -43,7 +43,7 @@ def run(args) -> int:
     from mdrn_fast.images import quantize
     from mdrn_fast.inference import denoise_tensor
     from mdrn_fast.metrics import psnr
-    from mdrn_fast.catalog import pretrained
+    from mdrn_fast.model_choice import load_chosen
     from mdrn_fast.weights_file import load_weights
 
     from pathlib import Path
@@ -56,7 +56,7 @@ def run(args) -> int:
         raise UsageError(f"-o {target}: a folder; -o names the PNG file to write")
     try:
         model = (load_weights(args.weights, backend=args.backend)[0] if args.weights
-                 else pretrained(args.model, sigma=args.sigma, color=False, backend=args.backend))
+                 else load_chosen(args.model, args.sigma, False, args.backend))
     except FileNotFoundError as e:
         raise UsageError(f"{e}. Pass --weights FILE (e.g. from `mdrn-fast train`)") from None
     clean, name = _test_image(args.image)

@@ -17,8 +17,9 @@ def add_arguments(parser) -> None:
                         help="also denoise the images in the folders' subfolders (a name two files share gets "
                              "their folders' names)")
     parser.add_argument("--sigma", default="auto", type=flags.sigma_or_auto,
-                        help="noise level on the 0-255 scale, or auto (default): estimated per image, and the "
-                             "shipped model of the nearest level is used")
+                        help="noise level on the 0-255 scale, or auto (default): estimated per image (under 3: "
+                             "written unchanged); the shipped model is chosen by mdrn_fast.model_choice's rule, "
+                             "which the output line names")
     parser.add_argument("--model", default="mdrn-base", type=flags.shipped_model, help="which shipped weights")
     parser.add_argument("--weights", type=flags.existing_file,
                         help="a weight file instead of the shipped ones (--sigma is then ignored)")
@@ -108,9 +109,12 @@ def output_names(files: list[Path]) -> dict[Path, str]:
 
 
 class ModelChooser:
-    """The model for each image: --weights, or the shipped file for (model, gray/color, sigma), where sigma is
-    the given one or the estimate, taken to the nearest shipped level (said once per choice). --weights is
-    loaded at once: a file that does not load stops the command before the first image."""
+    """The model for each image: --weights, or mdrn_fast.model_choice's choice for (model, gray/color, sigma),
+    where sigma is the given one or the estimate; a note says once per choice what was used and why.
+    --weights is loaded at once: a file that does not load stops the command before the first image. With
+    --sigma auto, an image whose estimate is under CLEAN_BELOW looks clean and is written unchanged (model None)."""
+
+    CLEAN_BELOW = 3.0
 
     def __init__(self, args, device):
         from mdrn_fast.errors import UsageError
@@ -125,8 +129,8 @@ class ModelChooser:
                 raise UsageError(f"--weights: {e}") from None
 
     def __call__(self, image, path) -> tuple[object, str]:
-        from mdrn_fast.catalog import nearest_sigma, pretrained, shipped_sigmas
         from mdrn_fast.images import ImageError
+        from mdrn_fast.model_choice import SIGMA_RANGE, choose, say_on_stderr
         from mdrn_fast.noise_level import estimate_sigma
 
         if self.args.weights:
@@ -134,22 +138,20 @@ class ModelChooser:
             if m.in_channels != (3 if image.color else 1):
                 raise ImageError(f"{path}: the weights are for {'color' if m.in_channels == 3 else 'gray'} images")
             return m, ""
-        kind = "color" if image.color else "gray"
-        available = shipped_sigmas(self.args.model, image.color)
-        if not available:
-            raise FileNotFoundError(f"no shipped {self.args.model} weights for {kind} images")
-        wanted = self.sigma if self.sigma is not None else estimate_sigma(image.pixels)
-        level = nearest_sigma(wanted, available)
-        note = f"noise sigma ~{wanted:.1f}, model s{level:g}" if self.sigma is None else ""
-        if self.sigma is not None and level != self.sigma and (kind, level) not in self.said:
-            self.said.add((kind, level))
-            print(f"note: no {kind} {self.args.model} model at sigma {self.sigma:g}; using sigma {level:g} "
-                  f"(shipped for {kind}: {', '.join(f'{s:g}' for s in available)})", file=sys.stderr)
-        key = (image.color, level)
+        wanted = self.sigma
+        if wanted is None:
+            wanted = estimate_sigma(image.pixels, image.jpeg_quality)
+            if wanted < self.CLEAN_BELOW:
+                return None, (f"noise sigma ~{wanted:.1f}, under {self.CLEAN_BELOW:g}: looks clean, written "
+                              "unchanged; pass --sigma N to denoise it anyway")
+        choice = choose(self.args.model, min(wanted, SIGMA_RANGE[1]), image.color)
+        if choice.note and (choice.shipped.file, choice.split) not in self.said:
+            self.said.add((choice.shipped.file, choice.split))
+            say_on_stderr(choice.note)
+        key = (choice.shipped.file, choice.split)
         if key not in self.models:
-            self.models[key] = pretrained(self.args.model, sigma=level, color=image.color,
-                                          backend=self.args.backend).to(self.device)
-        return self.models[key], note
+            self.models[key] = choice.load(self.args.backend).to(self.device)
+        return self.models[key], (f"noise sigma ~{wanted:.1f}, {choice.summary}" if self.sigma is None else "")
 
 
 def run(args) -> int:
@@ -187,8 +189,9 @@ def run(args) -> int:
                 raise ImageError(f"{target} exists (pass --overwrite to replace it)")
             image = load_image(path)
             model, note = choose(image, path)
-            result = denoise(image.pixels, model, tile=args.tile, overlap=args.overlap, memory=args.memory,
-                             mode=args.tiling, progress=True)
+            result = image.pixels if model is None else denoise(
+                image.pixels, model, tile=args.tile, overlap=args.overlap, memory=args.memory, mode=args.tiling,
+                progress=True)
             try:  # exclusive unless --overwrite: another process may have written target meanwhile
                 save_image(target, result, bits=image.bits, alpha=image.alpha, overwrite=args.overwrite)
             except FileExistsError:

@@ -38,7 +38,6 @@ def set_is_color(files) -> bool:
 
 
 def load_model(args, color: bool):
-    from mdrn_fast.catalog import pretrained
     from mdrn_fast.errors import UsageError
     from mdrn_fast.weights_file import load_weights
 
@@ -49,7 +48,9 @@ def load_model(args, color: bool):
                              f"and the images are scored in {'color' if color else 'gray'} "
                              f"(pass --{'color' if model.in_channels == 3 else 'gray'} to score them so)")
         return model
-    return pretrained(args.model, sigma=args.sigma, color=color, backend=args.backend)
+    from mdrn_fast.model_choice import load_chosen
+
+    return load_chosen(args.model, args.sigma, color, args.backend)
 
 
 def run(args) -> int:
