@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -99,9 +98,8 @@ def sigma_or_auto(text):
     """denoise --sigma: auto (None) or a level above 0 (a clean image has nothing to denoise)."""
     if str(text).lower() == "auto":
         return None
-    value = number(0, SIGMA_MAX, low_open=True,
-                   allowed=f"auto or a noise level above 0, at most {SIGMA_MAX:g}, on the 0-255 scale")(text)
-    return value
+    return number(0, SIGMA_MAX, low_open=True,
+                  allowed=f"auto or a noise level above 0, at most {SIGMA_MAX:g}, on the 0-255 scale")(text)
 
 
 def backend(text):
@@ -143,16 +141,6 @@ def existing_file(text):
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"{text}: not a regular file (a FIFO, socket or device)")
     return text
-
-
-def output_folder_note(path: Path) -> str | None:
-    """Why ``path`` cannot be an output folder, or None."""
-    if path.exists():
-        return None if path.is_dir() else "a file; it names the output folder"
-    parent = next((p for p in path.parents if p.exists()), None)
-    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
-        return f"cannot create it: {parent} is not writable"
-    return None
 
 
 def print_error(text: str) -> None:
