@@ -3,14 +3,11 @@
 file serves a given sigma and color mode is mdrn_fast.model_choice's rule, which pretrained() follows."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from .models import MDRN  # noqa: F401  (pretrained returns one)
 from .weights_file import load_weights, read_metadata
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
-_FILE = re.compile(r"^(?P<name>.+)-(?P<kind>gray|color)-s(?P<sigma>\d+(?:\.\d+)?)\.safetensors$")
 
 
 def _sigma_text(sigma) -> str:
@@ -26,32 +23,6 @@ def weight_name(name: str, sigma, color: bool) -> str:
 def list_pretrained() -> list[dict]:
     """One dict per shipped file: file name and its metadata."""
     return [dict(file=p.name, **read_metadata(p)) for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))]
-
-
-def shipped_sigmas(name: str = "mdrn-base", color: bool = False) -> list[float]:
-    """The noise levels with a shipped file for (name, gray/color), ascending."""
-    out = []
-    for p in WEIGHTS_DIR.glob("*.safetensors"):
-        m = _FILE.match(p.name)
-        if m and m["name"] == name and (m["kind"] == "color") == color:
-            out.append(float(m["sigma"]))
-    return sorted(out)
-
-
-def nearest_sigma(sigma: float, available: list[float]) -> float:
-    """The shipped level closest to ``sigma`` (on the 0-255 scale); ties go to the higher one, which removes
-    more noise."""
-    if not available:
-        raise FileNotFoundError("no shipped weights to choose from")
-    return min(available, key=lambda s: (abs(s - sigma), -s))
-
-
-def pretrained_path(name: str = "mdrn-base", sigma=25, color: bool = False) -> Path:
-    path = WEIGHTS_DIR / weight_name(name, sigma, color)
-    if not path.exists():
-        shipped = [p.name for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))] or ["none"]
-        raise FileNotFoundError(f"no pretrained weights {path.name}; shipped: {', '.join(shipped)}")
-    return path
 
 
 def pretrained(name: str = "mdrn-base", sigma=25, color: bool = False, backend: str = "auto"):

@@ -73,6 +73,7 @@ def fetch(names, root=None, base_url: str | None = None, retries: int = 3, timeo
     if unknown:
         raise KeyError(f"unknown image set(s) {unknown}; known: {', '.join(manifest)}")
     base_url = (base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+    root = Path(root if root is not None else default_root())
     folders, failures, untried = [], [], []  # untried: after GIVE_UP_AFTER failures in a row
     for name in names:
         entry, target = manifest[name], folder(name, root, manifest)
@@ -94,7 +95,7 @@ def fetch(names, root=None, base_url: str | None = None, retries: int = 3, timeo
                     in_a_row += 1
                     continue
                 in_a_row = 0
-        _remove_if_empty(target, Path(root if root is not None else default_root()))
+        _remove_if_empty(target, root)
         folders.append(target)
     if failures:
         shown = "; ".join(failures[:3]) + (f"; and {len(failures) - 3} more" if len(failures) > 3 else "")
@@ -103,7 +104,7 @@ def fetch(names, root=None, base_url: str | None = None, retries: int = 3, timeo
         raise FetchError(f"{len(failures)} file(s) not fetched: {shown}. Check the network connection (and "
                          "HTTPS_PROXY where a proxy is needed) and run the command again (verified files are "
                          "kept), or place the files by hand as README's Data section lays out under "
-                         f"{Path(root if root is not None else default_root())}")
+                         f"{root}")
     return folders
 
 

@@ -117,9 +117,9 @@ def device(text):
 
 def shipped_model(text):
     """--model: the name of a shipped model (the part of a weight file's name before -gray- or -color-)."""
-    from .catalog import WEIGHTS_DIR
+    from .model_choice import shipped_models
 
-    names = sorted({p.name.split("-gray-")[0].split("-color-")[0] for p in WEIGHTS_DIR.glob("*.safetensors")})
+    names = sorted({s.name for s in shipped_models()})
     if text not in names:
         _fail(text, "a shipped model: " + ", ".join(names) + " (other weights: --weights FILE)")
     return text

@@ -65,10 +65,10 @@ class TrainConfig:
 def _training_sigma(text):
     """A level or a blind range "lo-hi", each from 0 to flags.SIGMA_MAX."""
     try:
-        lo, hi = parse_sigma(text)
+        fits = parse_sigma(text)[1] <= flags.SIGMA_MAX
     except ValueError:
-        lo = hi = math.inf
-    if hi > flags.SIGMA_MAX:
+        fits = False
+    if not fits:
         raise argparse.ArgumentTypeError(f"expected a noise level or a range like 0-55, each from 0 to "
                                          f"{flags.SIGMA_MAX:g}, got {text!r}")
     return str(text)
@@ -80,7 +80,8 @@ SETTINGS = dict(
     preset=flags.preset, sigma=_training_sigma, val_images=flags.count, patch=flags.integer(8, 1024),
     batch=flags.positive, steps=flags.positive, lr=flags.number(0, low_open=True),
     schedule=flags.choice("cosine", "multistep"), seed=flags.count, backend=flags.backend, device=flags.device,
-    amp=flags.choice("bf16", "fp16", "off"), recompute=flags.choice("auto", "on", "off"), workers=flags.count, loader=flags.choice("auto", "device", "workers"),
+    amp=flags.choice("bf16", "fp16", "off"), recompute=flags.choice("auto", "on", "off"), workers=flags.count,
+    loader=flags.choice("auto", "device", "workers"),
     val_every=flags.positive, ckpt_every=flags.positive, log_every=flags.positive,
 )
 
@@ -155,8 +156,6 @@ def build_model(cfg: TrainConfig, load_init: bool = True):
 
 
 def _loader_kind(cfg: TrainConfig, device: torch.device) -> str:
-    if cfg.loader not in ("auto", "device", "workers"):
-        raise UsageError(f"--loader: expected auto, device or workers, got {cfg.loader!r}")
     return ("device" if device.type == "cuda" else "workers") if cfg.loader == "auto" else cfg.loader
 
 
@@ -190,10 +189,6 @@ def check_run_folder(cfg: TrainConfig, resume: str | None, overwrite: bool) -> N
 def resolve_data(cfg: TrainConfig) -> list:
     """Every image set the run will read, checked before the first step (a missing validation set must not
     end a long run at its last step); returns the validation files."""
-    try:
-        parse_sigma(cfg.sigma)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
     dataset(cfg.train_set, cfg.data)
     return dataset(cfg.val_set, cfg.data)[:cfg.val_images] if cfg.val_images else []
 
@@ -221,7 +216,6 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
     device = resolve_device(cfg.device)
     check_backend_on(cfg.backend, device)
     check_run_folder(cfg, resume, overwrite)
-    _loader_kind(cfg, device)
     val_files = resolve_data(cfg)
     rank, world = _distributed(device)
     if device.type == "cuda" and world > 1:
@@ -288,7 +282,7 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
             sched.step()
             pending.append(loss.detach())
             done = step + 1
-            interrupted = stop_request.agreed()
+            interrupted = stop_request.agreed(collective=done % cfg.log_every == 0 or done == stop)
             saving = rank == 0 and (done % cfg.ckpt_every == 0 or done == stop or interrupted)
             if done % cfg.log_every == 0 or done == stop or saving:
                 seconds = max(1e-9, time.perf_counter() - tick)
@@ -303,7 +297,7 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
             bar.update(1)
             if saving:
                 if not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
-                    _check_finite([math.nan], done - 1, out / "checkpoint.pt", what="the weights are")
+                    raise _diverged(done, "the weights are not finite", out / "checkpoint.pt")
                 if done == cfg.steps:  # the weights first: the final checkpoint says the run is complete
                     save_weights(weights_path, model, **meta)
                 save_checkpoint(out / "checkpoint.pt", {
@@ -329,20 +323,23 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
     return result
 
 
-def _check_finite(new_losses: list[float], checked: int, checkpoint: Path, what: str = "the loss is") -> int:
+def _check_finite(new_losses: list[float], checked: int, checkpoint: Path) -> int:
     """Raise Diverged at the first non-finite loss of steps checked+1...; returns the steps now checked."""
     for i, value in enumerate(new_losses):
         if not math.isfinite(value):
-            kept = (f"kept the last good checkpoint, {checkpoint}" if checkpoint.exists()
-                    else "no checkpoint had been written")
-            raise Diverged(f"training diverged at step {checked + i + 1}: {what} {value}; {kept} "
-                           "(lower --lr, or --amp off, then --resume or start over)")
+            raise _diverged(checked + i + 1, f"the loss is {value}", checkpoint)
     return checked + len(new_losses)
+
+
+def _diverged(step: int, what: str, checkpoint: Path) -> Diverged:
+    kept = f"kept the last good checkpoint, {checkpoint}" if checkpoint.exists() else "no checkpoint had been written"
+    return Diverged(f"training diverged at step {step}: {what}; {kept} (lower --lr, or --amp off, then --resume or "
+                    "start over)")
 
 
 class StopRequests:
     """SIGINT and SIGTERM while training: noted, so that the loop ends after the current step and saves its
-    checkpoint (a second signal stops at once). Under DDP every rank stops after the same step."""
+    checkpoint (a second signal stops at once). Under DDP every rank stops after the same (logged) step."""
 
     def __init__(self, world: int = 1):
         self.world, self.name, self.previous = world, None, {}
@@ -358,10 +355,13 @@ class StopRequests:
             raise KeyboardInterrupt
         self.name = signal.Signals(signum).name
 
-    def agreed(self) -> bool:
-        """Whether to stop after this step (on every rank, if any rank was signalled)."""
+    def agreed(self, collective: bool) -> bool:
+        """Whether to stop after this step. Under DDP the ranks agree (any rank signalled stops all) only where
+        ``collective`` (a step every rank reaches together), so that the GPU is not waited on every step."""
         if self.world == 1:
             return self.name is not None
+        if not collective:
+            return False
         flag = torch.tensor([self.name is not None], dtype=torch.int32,
                             device="cuda" if dist.get_backend() == "nccl" else "cpu")
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)

@@ -6,10 +6,11 @@ import torch
 from PIL import Image, ImageOps
 
 from mdrn_fast import png16
-from mdrn_fast.catalog import nearest_sigma, pretrained, shipped_sigmas, weight_name
+from mdrn_fast.catalog import pretrained, weight_name
 from mdrn_fast.cli import main
 from mdrn_fast.commands.denoise import output_names
 from mdrn_fast.images import load_image, save_image
+from mdrn_fast.model_choice import choose
 from mdrn_fast.noise_level import estimate_sigma
 
 rng = np.random.default_rng(0)
@@ -179,8 +180,9 @@ def test_bad_sigma_is_a_usage_error(tmp_path, sigma, capsys):
 def test_sigma_as_a_float_names_the_shipped_file():
     assert weight_name("mdrn-base", 25.0, False) == weight_name("mdrn-base", "25", False) == "mdrn-base-gray-s25.safetensors"
     assert isinstance(pretrained("mdrn-base", sigma=25.0), torch.nn.Module)
-    assert nearest_sigma(20.1, shipped_sigmas("mdrn-base", False)) == 25
-    assert nearest_sigma(5, [15.0, 25.0, 50.0]) == 15 and nearest_sigma(40, [15.0, 25.0, 50.0]) == 50
+    level = {sigma: choose("mdrn-base", sigma, False).shipped.lo for sigma in (20.1, 5, 40)}  # ships 15, 25, 50
+    assert level[20.1] == 25
+    assert level[5] == 15 and level[40] == 50
 
 
 @pytest.mark.parametrize("sigma", [5, 15, 25, 50])
