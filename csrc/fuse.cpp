@@ -1,7 +1,12 @@
 // FUSE: out = conv1x1(concat(parts), W, b) with no concat buffer: W = [W_0 | W_1 | ...] by input channels,
-//   out = b + sum_i W_i @ parts_i   (vendor GEMMs accumulating into one output, NCHW out; on CUDA one batched
-//   GEMM per part reading NCHW or channels-last parts in place; on CPU tile by tile, so that the output is
-//   written once instead of read and written once per part)
+//   out = b + sum_i W_i @ parts_i   (vendor GEMMs accumulating into one output)
+// Two layouts, chosen by the parts (uses_channels_last; mdrn_fast/ops/fuse.py's fake follows the same rule):
+//   channels-last parts, on any device: each part is a [N*H*W, C_i] matrix read in place, and the output a
+//     channels-last [N*H*W, Co] one: one plain GEMM per part, the first with the 1-D bias as its addend (no
+//     expanded bias buffer; on CUDA ATen can hand that bias to cuBLASLt's epilogue), the rest accumulating.
+//     No layout copies around it, no per-sample loop, no batched reduction in the backward.
+//   otherwise NCHW out: on CUDA one batched GEMM per part; on CPU tile by tile, so that the output is written
+//     once instead of read and written once per part.
 // Backward: dparts_i = W_i^T dout (written straight into each part's gradient), dW_i = sum_n dout_n parts_i,n^T,
 //   db = sum over n, hw of dout.
 #include <algorithm>
@@ -37,6 +42,24 @@ static at::Tensor as_batched(const at::Tensor& p) {
   return p.contiguous().view({N, C, L});
 }
 
+// The channels-last path's rule: every part channels-last and the first not also NCHW-contiguous (a tensor with
+// one channel or one pixel is both; those keep NCHW, as before).
+static bool uses_channels_last(const std::vector<at::Tensor>& parts) {
+  if (parts[0].is_contiguous()) return false;
+  for (const at::Tensor& p : parts)
+    if (!p.is_contiguous(at::MemoryFormat::ChannelsLast)) return false;
+  return true;
+}
+
+// A channels-last [N, C, H, W] tensor as the [N*H*W, C] matrix it is in memory (a view).
+static at::Tensor pixel_rows(const at::Tensor& t) {
+  return t.permute({0, 2, 3, 1}).reshape({-1, t.size(1)});
+}
+
+static at::Tensor empty_channels_last(at::IntArrayRef sizes, const at::Tensor& like) {
+  return at::empty(sizes, like.options().memory_format(at::MemoryFormat::ChannelsLast));
+}
+
 // Columns per tile so that a tile of the output and of every part (rows_total rows) fits in about 512 KiB of L2.
 static int64_t tile_columns(int64_t rows_total, int64_t itemsize) {
   return std::max<int64_t>(256, (512 * 1024 / (rows_total * itemsize)) / 64 * 64);
@@ -54,6 +77,13 @@ at::Tensor fuse(at::TensorList parts_in, const at::Tensor& w, const at::Tensor& 
   for (const at::Tensor& p : parts) {
     w_parts.push_back(w2.narrow(1, offset, p.size(1)));
     offset += p.size(1);
+  }
+  if (uses_channels_last(parts)) {  // out [N*H*W, Co] = b + sum_i parts_i [N*H*W, C_i] @ W_i^T
+    at::Tensor out = empty_channels_last({N, Co, H, W}, parts[0]);
+    at::Tensor out_rows = pixel_rows(out);
+    at::addmm_out(out_rows, b, pixel_rows(parts[0]), w_parts[0].t());
+    for (size_t i = 1; i < parts.size(); ++i) out_rows.addmm_(pixel_rows(parts[i]), w_parts[i].t());
+    return out;
   }
   for (at::Tensor& p : parts) p = p.is_cuda() ? as_batched(p) : p.contiguous().view({N, p.size(1), L});
   if (parts[0].is_cuda()) {  // one cuBLAS batched GEMM per part (either layout read in place), accumulating
@@ -85,6 +115,19 @@ std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor> fuse_backward(const 
   const at::Tensor w2 = w.reshape({Co, -1});
   std::vector<at::Tensor> grad_parts, grad_w;
   int64_t offset = 0;
+  if (uses_channels_last(parts)) {  // dparts_i = dout [N*H*W, Co] @ W_i, dW_i = dout^T parts_i: plain GEMMs
+    const at::Tensor g_rows = pixel_rows(grad_in.contiguous(at::MemoryFormat::ChannelsLast));
+    for (const at::Tensor& p : parts) {
+      const at::Tensor w_i = w2.narrow(1, offset, p.size(1));
+      at::Tensor grad_p = empty_channels_last(p.sizes(), p);
+      at::Tensor grad_p_rows = pixel_rows(grad_p);
+      at::mm_out(grad_p_rows, g_rows, w_i);
+      grad_parts.push_back(grad_p);
+      grad_w.push_back(at::mm(g_rows.t(), pixel_rows(p)));
+      offset += p.size(1);
+    }
+    return {grad_parts, at::cat(grad_w, 1).view_as(w), g_rows.sum(0)};
+  }
   const at::Tensor g = grad_in.is_cuda() ? as_batched(grad_in) : grad_in.contiguous().view({N, Co, HW});
   for (const at::Tensor& p : parts) {
     const int64_t ci = p.size(1);

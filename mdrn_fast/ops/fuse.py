@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import torch
 from torch import Tensor
 
 from .. import checks, reference
@@ -48,6 +49,28 @@ FAKES = {
     "fuse": lambda parts, weight, bias: parts[0].new_empty(parts[0].shape[0], weight.shape[0], *parts[0].shape[2:]),
     "fuse_backward": lambda grad, parts, weight: ([dense(p) for p in parts], *weight_and_bias_grads(weight)),
 }
+
+
+def uses_channels_last(parts) -> bool:
+    """The C++ fuse's layout rule (csrc/fuse.cpp): every part channels_last and the first not also
+    NCHW-contiguous give a channels_last output and channels_last part gradients, with no layout copies."""
+    cl = torch.channels_last
+    return not parts[0].is_contiguous() and all(p.is_contiguous(memory_format=cl) for p in parts)
+
+
+def _cpp_fuse_fake(parts, weight, bias):
+    out = FAKES["fuse"](parts, weight, bias)
+    return out.contiguous(memory_format=torch.channels_last) if uses_channels_last(parts) else out
+
+
+def _cpp_fuse_backward_fake(grad, parts, weight):
+    if not uses_channels_last(parts):
+        return FAKES["fuse_backward"](grad, parts, weight)
+    grads = [torch.empty_like(p, memory_format=torch.channels_last) for p in parts]
+    return (grads, *weight_and_bias_grads(weight))
+
+
+CPP_FAKES = {"fuse": _cpp_fuse_fake, "fuse_backward": _cpp_fuse_backward_fake}  # mdrn_fast::fuse's own layouts
 
 
 def _fuse_autograd(ops):
