@@ -2,9 +2,9 @@
 
 The Triton ops (``mdrn_fast_triton::*``, kernels/) and the C++ ops (``mdrn_fast::*``, csrc/) have the same
 schemas, so one fake per op (output shapes, dtypes and strides: what torch.compile traces and opcheck
-checks; a backend whose layouts differ passes its own) and one backward formula, calling the namespace's own ``<op>_backward``, serve both. They live in
-the family's module, mdrn_fast/ops/<family>.py. A backend defines its ops and then calls
-``wire(namespace, op, ...)``.
+checks) and one backward formula, calling the namespace's own ``<op>_backward``, serve both; a backend whose
+output layouts differ passes its own fakes. They live in the family's module, mdrn_fast/ops/<family>.py. A
+backend defines its ops and then calls ``wire(namespace, op, ...)``.
 """
 from __future__ import annotations
 
