@@ -39,13 +39,30 @@ static std::tuple<at::Tensor, at::Tensor> attention_mlp(const at::Tensor& pooled
   return {z1, a};
 }
 
+// Channels-last x and f (keeps_channels_last(x), f channels-last too) keep channels-last: the two full-map passes
+// are then ATen's own element-wise and reduction kernels, which read that layout in place; anything else is
+// made NCHW for the passes of csrc/cpu/attention.cpp, csrc/cuda/attention.cu.
+static bool attention_channels_last(const at::Tensor& x, const at::Tensor& f) {
+  return keeps_channels_last(x) && f.is_contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+// [N, C] as [N, C, 1, 1] in t's dtype: a per-plane factor broadcast over a map
+static at::Tensor per_plane(const at::Tensor& v, const at::Tensor& t) {
+  return v.to(t.scalar_type()).view({v.size(0), v.size(1), 1, 1});
+}
+
 std::tuple<at::Tensor, at::Tensor> channel_attention(const at::Tensor& x_in, const at::Tensor& f_in,
                                                      const at::Tensor& w1, const at::Tensor& b1,
                                                      const at::Tensor& w2, const at::Tensor& b2) {
   check_attention(x_in, f_in, w1, b1, w2, b2);
-  const at::Tensor x = x_in.contiguous(), f = f_in.contiguous();
+  const bool channels_last = attention_channels_last(x_in, f_in);
+  const at::Tensor x = channels_last ? x_in : x_in.contiguous(), f = channels_last ? f_in : f_in.contiguous();
   const at::Tensor pooled = at::mean(f, {2, 3}, false, at::toOpMathType(f.scalar_type()));
   const at::Tensor a = std::get<1>(attention_mlp(pooled, w1, b1, w2, b2));
+  if (channels_last) {
+    at::Tensor out = at::empty_like(x);
+    return {at::addcmul_out(out, x, f, per_plane(a, x)), pooled};
+  }
   return {MDRN_PASS(scale_add, x, x, f, a.to(x.scalar_type())), pooled};
 }
 
@@ -53,16 +70,23 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> channel_a
     const at::Tensor& grad_in, const at::Tensor& f_in, const at::Tensor& pooled, const at::Tensor& w1,
     const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2) {
   check_attention(grad_in, f_in, w1, b1, w2, b2);
-  const at::Tensor g = grad_in.contiguous(), f = f_in.contiguous();
+  const bool channels_last = attention_channels_last(f_in, grad_in);  // f's layout, when grad has it too
+  const at::Tensor g = channels_last ? grad_in : grad_in.contiguous(), f = channels_last ? f_in : f_in.contiguous();
   const auto acc = at::toOpMathType(w1.scalar_type());
   const double hw = static_cast<double>(f.size(2) * f.size(3));
   auto [z1, a] = attention_mlp(pooled, w1, b1, w2, b2);
-  const at::Tensor s = MDRN_PASS(plane_sums, g, g, f);
+  const at::Tensor s = channels_last ? at::mul(g, f).sum({2, 3}, false, acc) : MDRN_PASS(plane_sums, g, g, f);
   const at::Tensor dz2 = s * a * (1 - a);
   const at::Tensor r = at::relu(z1);
   const at::Tensor dz1 = at::mm(dz2, w2.to(acc)) * (z1 > 0);
   const at::Tensor dp = at::mm(dz1, w1.to(acc));
-  const at::Tensor grad_f = MDRN_PASS(scale_shift, g, g, a.contiguous(), (dp / hw).contiguous());
+  at::Tensor grad_f;
+  if (channels_last) {
+    grad_f = at::empty_like(g);
+    at::addcmul_out(grad_f, per_plane(dp / hw, g), g, per_plane(a, g));
+  } else {
+    grad_f = MDRN_PASS(scale_shift, g, g, a.contiguous(), (dp / hw).contiguous());
+  }
   const auto dt = w1.scalar_type();
   return {grad_f, at::mm(dz1.t(), pooled.to(acc)).to(dt), dz1.sum(0).to(dt), at::mm(dz2.t(), r).to(dt),
           dz2.sum(0).to(dt)};

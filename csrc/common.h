@@ -45,6 +45,20 @@
 #endif
 
 namespace mdrn_fast {
+// The C++ ops' layout rule: a 4-D tensor that is channels-last and not also NCHW-contiguous (one channel or one
+// pixel is both; those keep NCHW) is read in place and its results are written channels-last; anything else is
+// computed in NCHW. mdrn_fast/ops/_common.py's keeps_channels_last is the same rule, for the fakes.
+inline bool keeps_channels_last(const at::Tensor& t) {
+  return t.dim() == 4 && !t.is_contiguous() && t.is_contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+// A channels-last [N, C, H, W] tensor as the [N*H*W, C] matrix it is in memory (a view).
+inline at::Tensor pixel_rows(const at::Tensor& t) { return t.permute({0, 2, 3, 1}).reshape({-1, t.size(1)}); }
+
+inline at::Tensor empty_channels_last(at::IntArrayRef sizes, const at::Tensor& like) {
+  return at::empty(sizes, like.options().memory_format(at::MemoryFormat::ChannelsLast));
+}
+
 // W [M, K] @ X[n] [K, L] for every n, written straight into [N, M, L] (at::matmul would compute the
 // transposed product and copy it back: one extra pass over the output). On CUDA one strided-batched GEMM
 // (W's batch stride 0: not copied); on the CPU one GEMM per sample, each multithreaded by ATen.

@@ -2,6 +2,8 @@
 //   forward:  out = lrelu(t + b[c])
 //   backward: g_t = grad * (out > 0 ? 1 : slope)   (sign of out == sign of t + b for slope >= 0)
 //             g_b[c] = sum_{n,h,w} g_t             (reduced in the same pass)
+// Layout (keeps_channels_last, csrc/common.h): a channels-last t is read in place and gives a channels-last out, its
+// bias indexed per pixel row; the backward follows the saved output's layout. Anything else runs in NCHW.
 // This file: the ops (checks, device-generic steps) and their schemas.
 // Their passes: csrc/cpu/epilogue.cpp, csrc/cuda/epilogue.cu.
 #include "common.h"
@@ -20,7 +22,8 @@ static void check_bias_lrelu(const at::Tensor& t, const at::Tensor& bias, double
 
 at::Tensor bias_lrelu(const at::Tensor& t, const at::Tensor& bias, double slope) {
   check_bias_lrelu(t, bias, slope);
-  return MDRN_PASS(bias_lrelu, t, t.contiguous(), bias.contiguous(), slope);
+  const bool channels_last = keeps_channels_last(t);
+  return MDRN_PASS(bias_lrelu, t, channels_last ? t : t.contiguous(), bias.contiguous(), slope, channels_last);
 }
 
 std::tuple<at::Tensor, at::Tensor> bias_lrelu_backward(const at::Tensor& grad, const at::Tensor& out, double slope) {
@@ -28,7 +31,10 @@ std::tuple<at::Tensor, at::Tensor> bias_lrelu_backward(const at::Tensor& grad, c
   MDRN_CHECK_DIM("grad", grad, 4);
   MDRN_CHECK_SAME("out", out, "grad", grad);
   TORCH_CHECK(grad.sizes() == out.sizes(), "grad: expected shape ", out.sizes(), ", got ", grad.sizes());
-  return MDRN_PASS(bias_lrelu_backward, grad, grad.contiguous(), out.contiguous(), slope);
+  const bool channels_last = keeps_channels_last(out);
+  const auto layout = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  return MDRN_PASS(bias_lrelu_backward, grad, grad.contiguous(layout), out.contiguous(layout), slope,
+                   channels_last);
 }
 
 // A lone add is already one pass (fusing it means folding it into a neighbour), so the op is composite: at::add

@@ -42,22 +42,12 @@ static at::Tensor as_batched(const at::Tensor& p) {
   return p.contiguous().view({N, C, L});
 }
 
-// The channels-last path's rule: every part channels-last and the first not also NCHW-contiguous (a tensor with
-// one channel or one pixel is both; those keep NCHW, as before).
+// The channels-last path's rule: keeps_channels_last(parts[0]) and every other part channels-last too.
 static bool uses_channels_last(const std::vector<at::Tensor>& parts) {
-  if (parts[0].is_contiguous()) return false;
+  if (!keeps_channels_last(parts[0])) return false;
   for (const at::Tensor& p : parts)
     if (!p.is_contiguous(at::MemoryFormat::ChannelsLast)) return false;
   return true;
-}
-
-// A channels-last [N, C, H, W] tensor as the [N*H*W, C] matrix it is in memory (a view).
-static at::Tensor pixel_rows(const at::Tensor& t) {
-  return t.permute({0, 2, 3, 1}).reshape({-1, t.size(1)});
-}
-
-static at::Tensor empty_channels_last(at::IntArrayRef sizes, const at::Tensor& like) {
-  return at::empty(sizes, like.options().memory_format(at::MemoryFormat::ChannelsLast));
 }
 
 // Columns per tile so that a tile of the output and of every part (rows_total rows) fits in about 512 KiB of L2.

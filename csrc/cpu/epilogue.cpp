@@ -40,7 +40,86 @@ MDRN_SIMD acc_t bias_lrelu_backward_plane(const scalar_t* __restrict__ g_in, con
   });
 }
 
-at::Tensor bias_lrelu(const at::Tensor& t, const at::Tensor& bias, double slope) {
+// Channels-last rows [rows, C]: dst[r, c] = lrelu(src[r, c] + b[c]), vectorized across the channels of a row.
+template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
+MDRN_SIMD void bias_lrelu_rows(const scalar_t* __restrict__ src, scalar_t* __restrict__ dst, int64_t rows, int64_t C,
+                               const acc_t* __restrict__ b, acc_t s) {
+  for (int64_t r = 0; r < rows; ++r, src += C, dst += C) {
+    if (s <= 1) {
+      for (int64_t c = 0; c < C; ++c) {
+        const acc_t v = static_cast<acc_t>(src[c]) + b[c];
+        dst[c] = static_cast<scalar_t>(std::max(v, v * s));
+      }
+    } else {
+      for (int64_t c = 0; c < C; ++c) {
+        const acc_t v = static_cast<acc_t>(src[c]) + b[c];
+        dst[c] = static_cast<scalar_t>(std::min(v, v * s));
+      }
+    }
+  }
+}
+
+// The backward over channels-last rows, adding each column's gradient into col_sum[c] (row by row, in order).
+template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
+MDRN_SIMD void bias_lrelu_backward_rows(const scalar_t* __restrict__ g_in, const scalar_t* __restrict__ o_in,
+                                        scalar_t* __restrict__ g_out, int64_t rows, int64_t C, acc_t s,
+                                        acc_t* __restrict__ col_sum) {
+  for (int64_t r = 0; r < rows; ++r, g_in += C, o_in += C, g_out += C) {
+    for (int64_t c = 0; c < C; ++c) {
+      const acc_t positive = static_cast<acc_t>(static_cast<acc_t>(o_in[c]) > 0);
+      const acc_t g = static_cast<acc_t>(g_in[c]) * (s + (1 - s) * positive);
+      g_out[c] = static_cast<scalar_t>(g);
+      col_sum[c] += g;
+    }
+  }
+}
+
+// Rows per chunk of the channels-last passes: the unit of parallel work, and of the backward's partial sums (a
+// fixed partition, so the bias gradient does not depend on the thread count).
+constexpr int64_t kRowsPerChunk = 256;
+
+static at::Tensor bias_lrelu_channels_last(const at::Tensor& t, const at::Tensor& bias, double slope) {
+  at::Tensor out = at::empty_like(t);
+  const int64_t C = t.size(1), rows = t.numel() / std::max<int64_t>(1, C);
+  MDRN_DISPATCH(t.scalar_type(), "bias_lrelu_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* tp = t.const_data_ptr<scalar_t>();
+    const scalar_t* bp = bias.const_data_ptr<scalar_t>();
+    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    const std::vector<acc_t> b(bp, bp + C);
+    at::parallel_for(0, rows, kRowsPerChunk, [&](int64_t begin, int64_t end) {
+      bias_lrelu_rows<scalar_t>(tp + begin * C, op + begin * C, end - begin, C, b.data(), static_cast<acc_t>(slope));
+    });
+  });
+  return out;
+}
+
+static std::tuple<at::Tensor, at::Tensor> bias_lrelu_backward_channels_last(const at::Tensor& grad,
+                                                                            const at::Tensor& out, double slope) {
+  at::Tensor grad_t = at::empty_like(grad);
+  const int64_t C = grad.size(1), rows = grad.numel() / std::max<int64_t>(1, C);
+  const int64_t chunks = (rows + kRowsPerChunk - 1) / kRowsPerChunk;
+  at::Tensor grad_b = at::empty({C}, grad.options());
+  MDRN_DISPATCH(grad.scalar_type(), "bias_lrelu_backward_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* gp = grad.const_data_ptr<scalar_t>();
+    const scalar_t* op = out.const_data_ptr<scalar_t>();
+    scalar_t* gtp = grad_t.mutable_data_ptr<scalar_t>();
+    std::vector<acc_t> partial(chunks * C, acc_t(0));  // one column sum per chunk, reduced in chunk order below
+    at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t k = begin; k < end; ++k) {
+        const int64_t r0 = k * kRowsPerChunk, n = std::min(kRowsPerChunk, rows - r0);
+        bias_lrelu_backward_rows<scalar_t>(gp + r0 * C, op + r0 * C, gtp + r0 * C, n, C,
+                                           static_cast<acc_t>(slope), partial.data() + k * C);
+      }
+    });
+    sum_over_batch(partial.data(), chunks, C, grad_b.mutable_data_ptr<scalar_t>());
+  });
+  return {grad_t, grad_b};
+}
+
+at::Tensor bias_lrelu(const at::Tensor& t, const at::Tensor& bias, double slope, bool channels_last) {
+  if (channels_last) return bias_lrelu_channels_last(t, bias, slope);
   at::Tensor out = at::empty_like(t);
   const int64_t C = t.size(1), HW = t.numel() / std::max<int64_t>(1, t.size(0) * C), planes = t.size(0) * C;
   MDRN_DISPATCH(t.scalar_type(), "bias_lrelu_cpu", [&] {
@@ -58,7 +137,8 @@ at::Tensor bias_lrelu(const at::Tensor& t, const at::Tensor& bias, double slope)
 }
 
 std::tuple<at::Tensor, at::Tensor> bias_lrelu_backward(const at::Tensor& grad, const at::Tensor& out,
-                                                       double slope) {
+                                                       double slope, bool channels_last) {
+  if (channels_last) return bias_lrelu_backward_channels_last(grad, out, slope);
   at::Tensor grad_t = at::empty_like(grad);
   const int64_t N = grad.size(0), C = grad.size(1), HW = grad.numel() / std::max<int64_t>(1, N * C);
   at::Tensor grad_b = at::empty({C}, grad.options());

@@ -65,14 +65,14 @@ static at::Tensor patches_backward(const at::Tensor& p, int64_t s, int64_t H, in
 at::Tensor patch_conv(const at::Tensor& x, const at::Tensor& w2, const at::Tensor& bias, int64_t s, double slope) {
   const int64_t N = x.size(0), Co = w2.size(0), Ho = x.size(2) / s, Wo = x.size(3) / s;
   const at::Tensor pre = batched_mm(w2, patches(x, s)).view({N, Co, Ho, Wo});  // gather, cuBLAS, epilogue
-  return bias_lrelu(pre, bias, slope);
+  return bias_lrelu(pre, bias, slope, /*channels_last=*/false);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> patch_conv_backward(const at::Tensor& grad, const at::Tensor& out,
                                                                    const at::Tensor& x, const at::Tensor& w2,
                                                                    int64_t s, double slope) {
   const int64_t N = x.size(0), Co = w2.size(0);
-  auto [d, grad_b] = bias_lrelu_backward(grad, out, slope);
+  auto [d, grad_b] = bias_lrelu_backward(grad, out, slope, /*channels_last=*/false);
   const at::Tensor dv = d.view({N, Co, -1});
   const at::Tensor p = patches(x, s);
   const at::Tensor grad_w2 = at::bmm(dv, p.transpose(1, 2)).sum(0);

@@ -2,11 +2,12 @@
 import torch
 
 from ..op_wiring import wire
+from ..ops.attention import CPP_FAKES
 from ..registry import register
 
 _ops = torch.ops.mdrn_fast
 
-wire("mdrn_fast", "channel_attention")
+wire("mdrn_fast", "channel_attention", fakes=CPP_FAKES)
 
 
 @register("channel_attention", "cpu")

@@ -2,10 +2,11 @@
 import torch
 
 from ..op_wiring import wire
+from ..ops.degrade import CPP_FAKES
 from ..registry import register
 
 _ops = torch.ops.mdrn_fast
-wire("mdrn_fast", "degrade")
+wire("mdrn_fast", "degrade", fakes=CPP_FAKES)
 
 
 @register("degrade", "cpu")

@@ -2,12 +2,14 @@
 import torch
 
 from ..op_wiring import wire
+from ..ops.epilogue import CPP_FAKES
 from ..registry import register
 
 _ops = torch.ops.mdrn_fast
 
 
-wire("mdrn_fast", "bias_lrelu")  # add_residual is composite (at::add): its autograd and fake come with it
+# add_residual is composite (at::add): its autograd and fake come with it
+wire("mdrn_fast", "bias_lrelu", fakes=CPP_FAKES)
 
 
 @register("bias_lrelu", "cpu")

@@ -3,10 +3,11 @@ op_wiring."""
 import torch
 
 from ..op_wiring import wire
+from ..ops.reconstruct import CPP_FAKES
 from ..registry import register
 
 _ops = torch.ops.mdrn_fast
-wire("mdrn_fast", "reconstruct")
+wire("mdrn_fast", "reconstruct", fakes=CPP_FAKES)
 
 
 @register("reconstruct", "cpu")

@@ -24,6 +24,17 @@ def dense(t):
     return torch.empty_like(t, memory_format=torch.contiguous_format)
 
 
+def keeps_channels_last(t) -> bool:
+    """The C++ ops' layout rule (keeps_channels_last in csrc/common.h): a 4-D tensor that is channels_last and not
+    also NCHW-contiguous is read in place and gives channels_last results; anything else runs in NCHW."""
+    return t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
+
+
+def like_layout(t, keep_channels_last: bool):
+    """An empty tensor like t: channels_last when keep_channels_last, else NCHW-contiguous."""
+    return torch.empty_like(t, memory_format=torch.channels_last) if keep_channels_last else dense(t)
+
+
 def weight_and_bias_grads(weight):
     return torch.empty_like(weight), weight.new_empty(weight.shape[0])
 

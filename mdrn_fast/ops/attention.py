@@ -12,7 +12,7 @@ from torch import Tensor
 
 from .. import checks, reference
 from ..registry import lookup, register
-from ._common import amp, dense, opmath, randn
+from ._common import amp, dense, keeps_channels_last, like_layout, opmath, randn
 
 PUBLIC = ("channel_attention",)
 register("channel_attention", "torch")(reference.channel_attention)
@@ -48,6 +48,20 @@ FAKES = {
         dense(x), x.new_empty(x.shape[0], x.shape[1], dtype=opmath(x.dtype))),
     "channel_attention_backward": lambda grad, f, pooled, w1, b1, w2, b2: (
         dense(f), *(torch.empty_like(t) for t in (w1, b1, w2, b2))),
+}
+
+
+def attention_channels_last(x, f) -> bool:
+    """The C++ channel_attention's layout rule (csrc/attention.cpp): keeps_channels_last(x) and f channels_last
+    too keep channels_last (the backward asks it of (f, grad))."""
+    return keeps_channels_last(x) and f.is_contiguous(memory_format=torch.channels_last)
+
+
+CPP_FAKES = {
+    "channel_attention": lambda x, f, w1, b1, w2, b2: (
+        like_layout(x, attention_channels_last(x, f)), x.new_empty(x.shape[0], x.shape[1], dtype=opmath(x.dtype))),
+    "channel_attention_backward": lambda grad, f, pooled, w1, b1, w2, b2: (
+        like_layout(f, attention_channels_last(f, grad)), *(torch.empty_like(t) for t in (w1, b1, w2, b2))),
 }
 
 

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from .. import checks, reference
 from ..registry import lookup, register
-from ._common import amp, dense, randn, weight_and_bias_grads
+from ._common import amp, dense, keeps_channels_last, like_layout, randn, weight_and_bias_grads
 
 PUBLIC = ("degrade",)
 register("degrade", "torch")(reference.degrade)
@@ -42,6 +42,12 @@ FAKES = {
     "degrade": lambda x, weight, bias, scale, slope: x.new_empty(x.shape[0], weight.shape[0], x.shape[2] // scale,
                                                                  x.shape[3] // scale),
     "degrade_backward": lambda grad, out, x, weight, scale, slope: (dense(x), *weight_and_bias_grads(weight)),
+}
+CPP_FAKES = {  # mdrn_fast::degrade keeps a channels_last x's layout (csrc/degrade.cpp): out and dx
+    "degrade": lambda x, weight, bias, scale, slope: like_layout(FAKES["degrade"](x, weight, bias, scale, slope),
+                                                                 keeps_channels_last(x)),
+    "degrade_backward": lambda grad, out, x, weight, scale, slope: (like_layout(x, keeps_channels_last(x)),
+                                                                    *weight_and_bias_grads(weight)),
 }
 
 

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from .. import checks, reference
 from ..registry import lookup, register
-from ._common import amp, dense, randn
+from ._common import amp, dense, keeps_channels_last, like_layout, randn
 
 PUBLIC = ("bias_lrelu", "add_residual")
 for _op in PUBLIC:
@@ -47,6 +47,13 @@ def example(op: str, shape, scale=None, generator=None) -> dict:
 FAKES = {
     "bias_lrelu": lambda t, bias, slope: dense(t),
     "bias_lrelu_backward": lambda grad, out, slope: (dense(grad), grad.new_empty(grad.shape[1])),
+}
+
+
+CPP_FAKES = {  # mdrn_fast::bias_lrelu keeps channels_last (csrc/epilogue.cpp): the output, then the saved output's
+    "bias_lrelu": lambda t, bias, slope: like_layout(t, keeps_channels_last(t)),
+    "bias_lrelu_backward": lambda grad, out, slope: (like_layout(grad, keeps_channels_last(out)),
+                                                     grad.new_empty(grad.shape[1])),
 }
 
 

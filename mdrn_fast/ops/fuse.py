@@ -12,7 +12,7 @@ from torch import Tensor
 
 from .. import checks, reference
 from ..registry import lookup, register
-from ._common import amp, dense, randn, weight_and_bias_grads
+from ._common import amp, dense, keeps_channels_last, like_layout, randn, weight_and_bias_grads
 
 PUBLIC = ("fuse",)
 register("fuse", "torch")(reference.fuse)
@@ -52,22 +52,19 @@ FAKES = {
 
 
 def uses_channels_last(parts) -> bool:
-    """The C++ fuse's layout rule (csrc/fuse.cpp): every part channels_last and the first not also
-    NCHW-contiguous give a channels_last output and channels_last part gradients, with no layout copies."""
-    cl = torch.channels_last
-    return not parts[0].is_contiguous() and all(p.is_contiguous(memory_format=cl) for p in parts)
+    """The C++ fuse's layout rule (csrc/fuse.cpp): keeps_channels_last(parts[0]) and every other part
+    channels_last too give a channels_last output and channels_last part gradients, with no layout copies."""
+    return keeps_channels_last(parts[0]) and all(p.is_contiguous(memory_format=torch.channels_last) for p in parts)
 
 
 def _cpp_fuse_fake(parts, weight, bias):
     out = FAKES["fuse"](parts, weight, bias)
-    return out.contiguous(memory_format=torch.channels_last) if uses_channels_last(parts) else out
+    return like_layout(out, uses_channels_last(parts))
 
 
 def _cpp_fuse_backward_fake(grad, parts, weight):
-    if not uses_channels_last(parts):
-        return FAKES["fuse_backward"](grad, parts, weight)
-    grads = [torch.empty_like(p, memory_format=torch.channels_last) for p in parts]
-    return (grads, *weight_and_bias_grads(weight))
+    keep = uses_channels_last(parts)
+    return ([like_layout(p, keep) for p in parts], *weight_and_bias_grads(weight))
 
 
 CPP_FAKES = {"fuse": _cpp_fuse_fake, "fuse_backward": _cpp_fuse_backward_fake}  # mdrn_fast::fuse's own layouts

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from .. import checks, reference
 from ..registry import lookup, register
-from ._common import amp, dense, randn, weight_and_bias_grads
+from ._common import amp, dense, keeps_channels_last, like_layout, randn, weight_and_bias_grads
 
 PUBLIC = ("reconstruct",)
 register("reconstruct", "torch")(reference.reconstruct)
@@ -42,6 +42,12 @@ FAKES = {
     "reconstruct": lambda h, weight, bias, scale: h.new_empty(h.shape[0], weight.shape[0] // (scale * scale),
                                                               h.shape[2] * scale, h.shape[3] * scale),
     "reconstruct_backward": lambda grad, h, weight, scale: (dense(h), *weight_and_bias_grads(weight)),
+}
+CPP_FAKES = {  # mdrn_fast::reconstruct keeps a channels_last h's layout (csrc/reconstruct.cpp): out and dh
+    "reconstruct": lambda h, weight, bias, scale: like_layout(FAKES["reconstruct"](h, weight, bias, scale),
+                                                              keeps_channels_last(h)),
+    "reconstruct_backward": lambda grad, h, weight, scale: (like_layout(h, keeps_channels_last(h)),
+                                                            *weight_and_bias_grads(weight)),
 }
 
 
