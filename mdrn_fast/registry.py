@@ -106,6 +106,13 @@ def check_backend(backend: str) -> str:
     return backend
 
 
+def resolve(backend: str, device: torch.device) -> str:
+    """The backend that ``backend`` ("auto" included) runs on tensors of ``device``: auto's first usable one."""
+    if backend != "auto":
+        return backend
+    return next((b for b in AUTO_ORDER.get(device.type, ()) if unavailable_reason(b) is None), "torch")
+
+
 def lookup(op: str, backend: str, device: torch.device) -> Callable:
     """The implementation of ``op`` to run on tensors of ``device`` for ``backend`` (or "auto")."""
     if backend == "auto":

@@ -11,7 +11,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .. import cpu_plan, gpu_plan, ops
 from ..reference import LEAKY_SLOPE
-from ..registry import check_backend
+from ..registry import check_backend, resolve
 
 PRESETS = {
     "mdrn-tiny": dict(channels=16, blocks=4),
@@ -29,6 +29,11 @@ def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
 
 
 FUSED_CONV_BACKENDS = ("triton",)  # backends whose 3x3 convolutions (and backward) run as the project's own kernels
+# backends whose maps run channels_last from the head on: their ops keep that layout (the keeps_channels_last rule
+# of csrc/common.h) and the vendor convolutions between them take it too, so no op converts a map. Not `cpu`: there
+# the NCHW passes of degrade, reconstruct and attention are tiled for the cache and measured faster than the
+# channels-last GEMMs (float32 inference takes cpu_plan, channels-last throughout, either way)
+CHANNELS_LAST_BACKENDS = ("cuda",)
 
 
 def conv3x3(x: Tensor, conv: nn.Conv2d, backend: str, slope: float | None = None,
@@ -87,6 +92,12 @@ class MDRB(nn.Module):
     def attention(self, pooled: Tensor) -> Tensor:
         """a [N, C] from the spatial mean [N, C] of f."""
         return torch.sigmoid(self.att2(F.relu(self.att1(pooled))))
+
+
+def _layout_of(x: Tensor) -> torch.memory_format:
+    """x's own memory format (channels_last only where it is not also NCHW-contiguous): the output keeps it."""
+    cl = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return torch.channels_last if cl else torch.contiguous_format
 
 
 def check_scales(scales: Sequence[int]) -> tuple[int, ...]:
@@ -216,7 +227,12 @@ class MDRN(nn.Module):
                 return plan.run(x, self.cuda_graphs)
             return plan.trunk(x, pooled, observe, stop_after, features)
         be = self.backend
+        layout, channels_last = _layout_of(x), resolve(be, x.device) in CHANNELS_LAST_BACKENDS
+        if channels_last:  # the input itself (a color one; a gray one is both layouts at once), then the head
+            x = x.contiguous(memory_format=torch.channels_last)
         f0 = conv3x3(x, self.head, be)
+        if channels_last:  # from a gray input the convolution chooses NCHW: one copy here, none after
+            f0 = f0.contiguous(memory_format=torch.channels_last)
         feats = []
         f = f0
         recompute = self._recomputes(x) and not pooled and observe is None
@@ -233,7 +249,8 @@ class MDRN(nn.Module):
                 return None, feats
         fused = ops.fuse(feats, self.fusion_1x1.weight, self.fusion_1x1.bias, backend=be)
         g = conv3x3(fused, self.fusion_3x3, be, residual=f0)
-        return conv3x3(g, self.tail, be, residual=x), feats
+        out = conv3x3(g, self.tail, be, residual=x)
+        return out.contiguous(memory_format=layout), feats
 
     def _recomputes(self, x: Tensor) -> bool:
         """Whether this forward recomputes its blocks in the backward (training, gradients on; see recompute)."""
