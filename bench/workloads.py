@@ -4,7 +4,8 @@ Providers: "torch" (eager reference), "torch-cl" (the same in channels_last; the
 "compile" and "compile-max" (torch.compile of the reference, default and max-autotune modes), the fused backends
 "triton", "cuda", "cpu" (through mdrn_fast's registry), and "<backend>-graph" ("torch-graph", "triton-graph",
 "cuda-graph"): that backend's inference captured in a CUDA graph by the bench (bench/graphs.py), the same way
-for all, since max-autotune replays graphs of its own. FLOPs are counted once on the reference with torch's
+for all, since max-autotune replays graphs of its own; "cuda-nchw": the cuda backend's model with its maps left
+NCHW (MDRN.channels_last = False), beside "cuda", which runs them channels-last. FLOPs are counted once on the reference with torch's
 FlopCounterMode, so every provider is held to the same floor.
 """
 from __future__ import annotations
@@ -23,8 +24,9 @@ from graphs import captured
 
 FUSED = ("triton", "cuda", "cpu")
 GRAPHED = {"torch-graph": "torch", "triton-graph": "triton", "cuda-graph": "cuda"}  # provider -> what it captures
+NCHW = {"cuda-nchw": "cuda"}  # provider -> the backend it runs with the model's maps NCHW
 PROVIDERS = ("torch", "torch-cl", "torch-graph", "compile", "compile-max", "triton", "triton-graph", "cuda",
-             "cuda-graph", "cpu")
+             "cuda-nchw", "cuda-graph", "cpu")
 PEERS = ("torch", "torch-cl", "torch-graph", "compile", "compile-max")  # what the fused backends are measured against
 COMPILE_MODES = {"compile": "default", "compile-max": "max-autotune"}
 COMPILE_BACKEND = "inductor"  # speed.py --compile-backend: "aot_eager" checks the wiring without code generation
@@ -49,11 +51,18 @@ class Workload:
     skips: dict = field(default_factory=dict)  # provider -> why this selection leaves it out
 
 
+def base_of(provider: str) -> str:
+    """The backend (or the reference) a provider runs."""
+    return {**GRAPHED, **NCHW}.get(provider, provider)
+
+
 def _check(provider: str, device: torch.device, group: str = "model", inference: bool = True) -> None:
     """Raise Skip, with the reason, where ``provider`` cannot run on ``device`` here."""
-    base = GRAPHED.get(provider, provider)
+    base = base_of(provider)
     if provider == "torch-cl" and group not in ("model", "layer"):
         raise Skip("eager channels_last is measured on the whole model and the 3x3 layer")
+    if provider in NCHW and group != "model":
+        raise Skip("the model's layout is measured on the whole model (an op keeps whichever layout it gets)")
     if provider in GRAPHED:
         if device.type != "cuda":
             raise Skip("CUDA graphs need a CUDA device")
@@ -108,7 +117,7 @@ def _model_workload(preset, shape, device, dtype, mode) -> Workload:
 
     def build(provider):
         _check(provider, device, "model", infer)
-        base = GRAPHED.get(provider, provider)
+        base = base_of(provider)
         torch.manual_seed(0)
         model = mdrn_fast.mdrn(preset, in_channels=shape[1], backend="torch").to(device)
         model.train(not infer)
@@ -116,6 +125,8 @@ def _model_workload(preset, shape, device, dtype, mode) -> Workload:
             model.cuda_graphs = False  # the bench captures graphs itself, the same way for every provider
         if base in FUSED:
             model.set_backend(base)
+        if provider in NCHW:
+            model.channels_last = False
         y = torch.rand(shape, device=device)
         if provider == "torch-cl":
             model = model.to(memory_format=torch.channels_last)
@@ -163,7 +174,7 @@ def _layer_workload(shape, device, dtype, variant) -> Workload:
 
     def build(provider):
         _check(provider, device, "layer", True)
-        base = GRAPHED.get(provider, provider)
+        base = base_of(provider)
         g = torch.Generator().manual_seed(0)
         x = torch.randn(n, c, h, w, generator=g)
         weight = torch.randn(c, c, 3, 3, generator=g) / (9 * c) ** 0.5

@@ -39,9 +39,9 @@ static std::tuple<at::Tensor, at::Tensor> attention_mlp(const at::Tensor& pooled
   return {z1, a};
 }
 
-// Channels-last x and f (keeps_channels_last(x), f channels-last too) keep channels-last: the two full-map passes
-// are then ATen's own element-wise and reduction kernels, which read that layout in place; anything else is
-// made NCHW for the passes of csrc/cpu/attention.cpp, csrc/cuda/attention.cu.
+// Channels-last x and f (keeps_channels_last(x), f channels-last too) keep channels-last: the mean and the two
+// scale-add passes are then ATen's own kernels, which read that layout in place, and the backward's sums of g * f
+// a column_sums pass; anything else is made NCHW for the passes of csrc/cpu/attention.cpp, csrc/cuda/attention.cu.
 static bool attention_channels_last(const at::Tensor& x, const at::Tensor& f) {
   return keeps_channels_last(x) && f.is_contiguous(at::MemoryFormat::ChannelsLast);
 }
@@ -75,7 +75,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> channel_a
   const auto acc = at::toOpMathType(w1.scalar_type());
   const double hw = static_cast<double>(f.size(2) * f.size(3));
   auto [z1, a] = attention_mlp(pooled, w1, b1, w2, b2);
-  const at::Tensor s = channels_last ? at::mul(g, f).sum({2, 3}, false, acc) : MDRN_PASS(plane_sums, g, g, f);
+  const at::Tensor s = channels_last ? MDRN_PASS(column_sums, g, g, f) : MDRN_PASS(plane_sums, g, g, f);
   const at::Tensor dz2 = s * a * (1 - a);
   const at::Tensor r = at::relu(z1);
   const at::Tensor dz1 = at::mm(dz2, w2.to(acc)) * (z1 > 0);

@@ -1,9 +1,7 @@
-"""The C++ backends' model runs channels_last from the head on (models/mdrn.py, CHANNELS_LAST_BACKENDS: `cuda`):
-every block map stays channels-last through forward and backward, so no op and no layer between them copies a
-map into another layout, and the results equal the NCHW run's. Checked here through the `cpu` backend, whose ops
-are the same code (csrc/*.cpp on ATen) as on CUDA, with the switch turned on for it."""
-import importlib
-
+"""The C++ backends' model runs channels_last from the input on (MDRN.channels_last; "auto" turns it on for the
+`cuda` backend): every block map stays channels-last through forward and backward, so no op and no layer between
+them copies a map into another layout, and the results equal the NCHW run's. Checked here through the `cpu`
+backend, whose ops are the same code (csrc/*.cpp on ATen) as on CUDA, with channels_last turned on for it."""
 import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -11,7 +9,6 @@ from torch.profiler import ProfilerActivity, profile
 from helpers import assert_close, require
 from mdrn_fast import mdrn
 
-mdrn_module = importlib.import_module("mdrn_fast.models.mdrn")  # the module: its name is also a function
 N = 5  # no weight has 5 as its first dimension: a 4-D copy with it is a copy of a map
 COPIES = {"aten::clone", "aten::copy_", "aten::_to_copy"}
 
@@ -34,15 +31,15 @@ def _map_copies(model, x):
 
 
 @pytest.mark.parametrize("in_channels", [1, 3])
-def test_channels_last_model_copies_no_map_and_matches_nchw(monkeypatch, in_channels):
+def test_channels_last_model_copies_no_map_and_matches_nchw(in_channels):
     require("cpu")
     torch.manual_seed(0)
     model = mdrn("mdrn-tiny", in_channels=in_channels, backend="cpu").train()
     x = torch.rand(N, in_channels, 20, 28)
-    monkeypatch.setattr(mdrn_module, "CHANNELS_LAST_BACKENDS", ())
+    assert not model._runs_channels_last(x), "auto: NCHW on the cpu backend"
     out_nchw, grads_nchw = _step(model, x)
     copies_nchw = _map_copies(model, x)
-    monkeypatch.setattr(mdrn_module, "CHANNELS_LAST_BACKENDS", ("cpu",))
+    model.channels_last = True
     out_cl, grads_cl = _step(model, x)
     copies_cl = _map_copies(model, x)
     assert out_cl.is_contiguous(), "the output keeps the input's layout"

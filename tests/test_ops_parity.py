@@ -16,7 +16,8 @@ VARIANTS = [(torch.float32, False, SHAPES), (torch.float32, True, SHAPES[1:3]), 
 PARAMETERS = {"weight", "bias", "w1", "b1", "w2", "b2"}  # gradients that sum over every pixel of the batch
 U32 = 2.0**-24  # float32 unit roundoff
 if HAS_GPU:
-    VARIANTS += [(torch.bfloat16, False, SHAPES[:3:2]), (torch.float16, True, SHAPES[-1:])]
+    VARIANTS += [(torch.bfloat16, False, SHAPES[:3:2]), (torch.float16, True, SHAPES[-1:]),
+                 (torch.bfloat16, True, SHAPES[-1:])]
 PARAMS = [(dt, cl, s) for dt, cl, shapes in VARIANTS for s in shapes]
 
 

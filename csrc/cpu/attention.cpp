@@ -51,6 +51,35 @@ at::Tensor plane_sums(const at::Tensor& g, const at::Tensor& f) {
   return out;
 }
 
+// col_sum[c] += sum over rows of g[r, c] * f[r, c] (channels-last rows), vectorized across the channels
+template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
+MDRN_SIMD void column_product_sums(const scalar_t* __restrict__ g, const scalar_t* __restrict__ f, int64_t rows,
+                                   int64_t C, acc_t* __restrict__ col_sum) {
+  for (int64_t r = 0; r < rows; ++r, g += C, f += C)
+    for (int64_t c = 0; c < C; ++c) col_sum[c] += static_cast<acc_t>(g[c]) * static_cast<acc_t>(f[c]);
+}
+
+at::Tensor column_sums(const at::Tensor& g, const at::Tensor& f) {
+  constexpr int64_t kRowsPerChunk = 256;  // a fixed partition: the sums do not depend on the thread count
+  const int64_t N = g.size(0), C = g.size(1), HW = g.numel() / (N * C);
+  const int64_t chunks = (HW + kRowsPerChunk - 1) / kRowsPerChunk;
+  const auto acc_type = at::toOpMathType(g.scalar_type());
+  at::Tensor partial = at::zeros({N, chunks, C}, g.options().dtype(acc_type));
+  MDRN_DISPATCH(g.scalar_type(), "column_sums_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t *gp = g.const_data_ptr<scalar_t>(), *fp = f.const_data_ptr<scalar_t>();
+    acc_t* pp = partial.mutable_data_ptr<acc_t>();
+    at::parallel_for(0, N * chunks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t k = begin; k < end; ++k) {
+        const int64_t n = k / chunks, r0 = (k % chunks) * kRowsPerChunk, rows = std::min(kRowsPerChunk, HW - r0);
+        const int64_t offset = (n * HW + r0) * C;
+        column_product_sums<scalar_t>(gp + offset, fp + offset, rows, C, pp + k * C);
+      }
+    });
+  });
+  return partial.sum(1);
+}
+
 at::Tensor scale_shift(const at::Tensor& g, const at::Tensor& a, const at::Tensor& d) {
   at::Tensor out = at::empty_like(g);
   const int64_t planes = g.size(0) * g.size(1), HW = g.numel() / planes;

@@ -35,7 +35,45 @@ __global__ void plane_sums_kernel(const scalar_t* __restrict__ g, const scalar_t
   if (threadIdx.x == 0) out[blockIdx.x] = acc;
 }
 
+// Channels-last [N, HW, C]: block (x, y) reduces kRowsPerBlock rows of sample x / chunks into
+// chunk_sums[n, x % chunks, c] (a column reduction, cuda_common.cuh); the sum over chunks follows in a fixed order.
+template <typename scalar_t, typename index_t>
+__global__ void column_sums_kernel(const scalar_t* __restrict__ g, const scalar_t* __restrict__ f,
+                                   at::opmath_type<scalar_t>* __restrict__ chunk_sums,  // [N, chunks, C]
+                                   index_t HW, index_t C, index_t chunks) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int lane = threadIdx.x / kColumns;
+  const index_t n = blockIdx.x / chunks, chunk = blockIdx.x % chunks;
+  const index_t c = blockIdx.y * kColumns + threadIdx.x % kColumns;
+  const index_t r0 = chunk * kRowsPerBlock, r1 = min(HW, static_cast<index_t>(r0 + kRowsPerBlock));
+  acc_t acc = 0;
+  if (c < C)
+    for (index_t r = r0 + lane; r < r1; r += kRowLanes) {
+      const index_t i = (n * HW + r) * C + c;
+      acc += static_cast<acc_t>(g[i]) * static_cast<acc_t>(f[i]);
+    }
+  acc = column_sum(acc);
+  if (lane == 0 && c < C) chunk_sums[static_cast<int64_t>(blockIdx.x) * C + c] = acc;
+}
+
 }  // namespace
+
+at::Tensor column_sums(const at::Tensor& g, const at::Tensor& f) {
+  const c10::cuda::CUDAGuard guard(g.device());
+  const int64_t N = g.size(0), C = g.size(1), HW = g.numel() / (N * C);
+  const int64_t chunks = (HW + kRowsPerBlock - 1) / kRowsPerBlock;
+  at::Tensor chunk_sums = at::empty({N, chunks, C}, g.options().dtype(at::toOpMathType(g.scalar_type())));
+  const dim3 grid(static_cast<unsigned>(N * chunks), static_cast<unsigned>((C + kColumns - 1) / kColumns));
+  MDRN_DISPATCH(g.scalar_type(), "column_sums_cuda", [&] {
+    MDRN_DISPATCH_INDEX(g.numel(), [&] {
+      column_sums_kernel<scalar_t, index_t><<<grid, kThreads, 0, stream()>>>(
+          g.const_data_ptr<scalar_t>(), f.const_data_ptr<scalar_t>(),
+          chunk_sums.mutable_data_ptr<at::opmath_type<scalar_t>>(), HW, C, chunks);
+    });
+  });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return chunk_sums.sum(1);
+}
 
 at::Tensor scale_add(const at::Tensor& x, const at::Tensor& f, const at::Tensor& a) {
   const c10::cuda::CUDAGuard guard(x.device());

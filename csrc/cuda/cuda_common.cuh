@@ -53,5 +53,23 @@ __device__ acc_t block_sum(acc_t v) {
   return shared[0];
 }
 
+// Column reductions over channels-last rows [rows, C]: block (x, y) takes kRowsPerBlock rows of the columns
+// [32 y, 32 y + 32); a warp reads 32 neighbouring channels of one row (coalesced) and the block's 8 warps take
+// every 8th row. column_sum then adds the 8 warps' sums of each column in warp order (deterministic, no atomics).
+constexpr int kColumns = 32, kRowLanes = kThreads / kColumns;
+constexpr int64_t kRowsPerBlock = 256;
+
+// The sum of `v` over the row lanes of this thread's column; valid in lane 0 (threadIdx.x < kColumns).
+template <typename acc_t>
+__device__ acc_t column_sum(acc_t v) {
+  __shared__ acc_t lane_sums[kRowLanes][kColumns];
+  const int column = threadIdx.x % kColumns, lane = threadIdx.x / kColumns;
+  lane_sums[lane][column] = v;
+  __syncthreads();
+  if (lane == 0)
+    for (int k = 1; k < kRowLanes; ++k) v += lane_sums[k][column];
+  return v;
+}
+
 }  // namespace cuda
 }  // namespace mdrn_fast

@@ -41,11 +41,8 @@ __global__ void bias_lrelu_backward_kernel(const scalar_t* __restrict__ grad,  /
   if (threadIdx.x == 0) plane_sums[blockIdx.x] = acc;
 }
 
-// The backward over channels-last rows [rows, C]: block (x, y) takes kRowsPerBlock rows of columns
-// [32 y, 32 y + 32); a warp reads 32 neighbouring channels of one row (coalesced), the block's 8 warps take every
-// 8th row, and their column sums are added in warp order into chunk_sums[x, c]: deterministic, no atomics.
-constexpr int kColumns = 32, kRowLanes = kThreads / kColumns;
-constexpr int64_t kRowsPerBlock = 256;
+// The backward over channels-last rows [rows, C], one column reduction (cuda_common.cuh) per block: its rows'
+// column sums go to chunk_sums[x, c], summed over x afterwards in a fixed order.
 
 template <typename scalar_t, typename index_t>
 __global__ void bias_lrelu_backward_rows_kernel(const scalar_t* __restrict__ grad,  // [rows, C]
@@ -54,9 +51,8 @@ __global__ void bias_lrelu_backward_rows_kernel(const scalar_t* __restrict__ gra
                                                 at::opmath_type<scalar_t>* __restrict__ chunk_sums,  // [chunks, C]
                                                 index_t rows, index_t C, at::opmath_type<scalar_t> slope) {
   using acc_t = at::opmath_type<scalar_t>;
-  __shared__ acc_t lane_sums[kRowLanes][kColumns];
-  const int column = threadIdx.x % kColumns, lane = threadIdx.x / kColumns;
-  const index_t c = blockIdx.y * kColumns + column, r0 = blockIdx.x * kRowsPerBlock;
+  const int lane = threadIdx.x / kColumns;
+  const index_t c = blockIdx.y * kColumns + threadIdx.x % kColumns, r0 = blockIdx.x * kRowsPerBlock;
   const index_t r1 = min(rows, static_cast<index_t>(r0 + kRowsPerBlock));
   acc_t acc = 0;
   if (c < C) {
@@ -68,12 +64,8 @@ __global__ void bias_lrelu_backward_rows_kernel(const scalar_t* __restrict__ gra
       acc += g;
     }
   }
-  lane_sums[lane][column] = acc;
-  __syncthreads();
-  if (lane == 0 && c < C) {
-    for (int k = 1; k < kRowLanes; ++k) acc += lane_sums[k][column];
-    chunk_sums[static_cast<int64_t>(blockIdx.x) * C + c] = acc;
-  }
+  acc = column_sum(acc);
+  if (lane == 0 && c < C) chunk_sums[static_cast<int64_t>(blockIdx.x) * C + c] = acc;
 }
 
 std::tuple<at::Tensor, at::Tensor> bias_lrelu_backward_channels_last(const at::Tensor& grad, const at::Tensor& out,

@@ -29,7 +29,7 @@ def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
 
 
 FUSED_CONV_BACKENDS = ("triton",)  # backends whose 3x3 convolutions (and backward) run as the project's own kernels
-# backends whose maps run channels_last from the head on: their ops keep that layout (the keeps_channels_last rule
+# backends whose maps run channels_last from the input on where MDRN.channels_last is "auto": their ops keep that layout (the keeps_channels_last rule
 # of csrc/common.h) and the vendor convolutions between them take it too, so no op converts a map. Not `cpu`: there
 # the NCHW passes of degrade, reconstruct and attention are tiled for the cache and measured faster than the
 # channels-last GEMMs (float32 inference takes cpu_plan, channels-last throughout, either way)
@@ -156,13 +156,16 @@ class MDRN(nn.Module):
     CUDA graph for a shape seen before; ``use_gpu_plan = False`` runs it op by op, ``cuda_graphs = False``
     without graphs. Training runs op by op (the ``triton`` backend's 3x3 convolutions, forward and backward,
     are its own NHWC kernels); ``recompute`` ("auto": on a GPU; True; False) keeps only each block's input and
-    output for the backward and recomputes the rest of the block there.
+    output for the backward and recomputes the rest of the block there. Op by op, ``channels_last`` ("auto":
+    for the ``cuda`` backend on CUDA tensors; True; False) runs the maps channels-last from the input on, the
+    output returned in the input's layout.
     """
 
     use_cpu_plan = True
     use_gpu_plan = True
     cuda_graphs = True
     recompute: bool | str = "auto"
+    channels_last: bool | str = "auto"
 
     def __init__(self, in_channels: int = 1, channels: int = 32, blocks: int = 6, scales: Sequence[int] = (2, 4),
                  slope: float = LEAKY_SLOPE, backend: str = "auto"):
@@ -227,7 +230,7 @@ class MDRN(nn.Module):
                 return plan.run(x, self.cuda_graphs)
             return plan.trunk(x, pooled, observe, stop_after, features)
         be = self.backend
-        layout, channels_last = _layout_of(x), resolve(be, x.device) in CHANNELS_LAST_BACKENDS
+        layout, channels_last = _layout_of(x), self._runs_channels_last(x)
         if channels_last:  # the input itself (a color one; a gray one is both layouts at once), then the head
             x = x.contiguous(memory_format=torch.channels_last)
         f0 = conv3x3(x, self.head, be)
@@ -251,6 +254,12 @@ class MDRN(nn.Module):
         g = conv3x3(fused, self.fusion_3x3, be, residual=f0)
         out = conv3x3(g, self.tail, be, residual=x)
         return out.contiguous(memory_format=layout), feats
+
+    def _runs_channels_last(self, x: Tensor) -> bool:
+        """Whether this forward runs its maps channels-last (see channels_last)."""
+        if self.channels_last == "auto":
+            return resolve(self.backend, x.device) in CHANNELS_LAST_BACKENDS
+        return bool(self.channels_last)
 
     def _recomputes(self, x: Tensor) -> bool:
         """Whether this forward recomputes its blocks in the backward (training, gradients on; see recompute)."""
