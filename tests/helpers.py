@@ -50,6 +50,14 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float, rtol
                              f"(max abs err {err:.3g}, atol {atol}, rtol {rtol}):\n" + "\n".join(rows))
 
 
+def check_low_precision(name, got, ref_low, ref_64):
+    """got may differ from float64 by at most twice the reference's own low-precision error (plus a floor)."""
+    ref_err = (ref_low.double().cpu() - ref_64).abs().max().item()
+    err = (got.double().cpu() - ref_64).abs().max().item()
+    scale = ref_64.abs().max().item() + 1e-6
+    assert err <= 2 * ref_err + 1e-3 * scale, f"{name}: error {err:.3g} vs reference's own {ref_err:.3g}"
+
+
 def max_abs_err(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return (actual.detach().double().cpu() - expected.detach().double().cpu()).abs().max().item()
 

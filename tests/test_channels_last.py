@@ -5,7 +5,7 @@ rule (opcheck compares their strides with the kernels')."""
 import pytest
 import torch
 
-from helpers import TOLERANCES, assert_close, device_for, require
+from helpers import HAS_GPU, TOLERANCES, assert_close, check_low_precision, device_for, require
 from mdrn_fast import ops
 from mdrn_fast.ops._common import keeps_channels_last
 from mdrn_fast.ops.fuse import uses_channels_last
@@ -55,8 +55,8 @@ def _forward_backward(op, args, ref, backend):
     return out, expected
 
 
-def _check_values(args, ref, out, expected, op):
-    atol, rtol = TOLERANCES[torch.float32]
+def _check_values(args, ref, out, expected, op, dtype=torch.float32):
+    atol, rtol = TOLERANCES[dtype]
     assert_close(out, expected, atol, rtol, f"{op} out")
     for name, a in args.items():
         e = ref[name]
@@ -77,6 +77,34 @@ def test_channels_last_maps_stay_channels_last_and_match(backend, op, scale, sha
     for m in _map_leaves(op, args):
         assert m.grad.is_contiguous(memory_format=CL), f"{op}: grad strides {m.grad.stride()}"
     _check_values(args, ref, out, expected, op)
+
+
+@pytest.mark.skipif(not HAS_GPU, reason="float16 and bfloat16 kernels are CUDA ones; float64 runs on the CPU above")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64], ids=str)
+@pytest.mark.parametrize("shape", SHAPES[:2], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("op,scale", CASES, ids=CASE_IDS)
+def test_channels_last_on_cuda_in_each_dtype(op, scale, shape, dtype):
+    """Against float64, within twice the reference's own error in that dtype (float64: tightly)."""
+    require("cuda")
+    args, ref = _case(op, shape, scale, dtype, "cuda")
+    if dtype == torch.float64:
+        out, expected = _forward_backward(op, args, ref, "cuda")
+        assert out.is_contiguous(memory_format=CL)
+        return _check_values(args, ref, out, expected, op, dtype)
+    low, _ = _case(op, shape, scale, dtype, "cuda", layout="nchw")  # the reference's own rounding in this dtype
+    out = getattr(ops, op)(**args, backend="cuda")
+    assert out.dtype == dtype and out.is_contiguous(memory_format=CL)
+    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    results = [out, getattr(ops, op)(**low, backend="torch"), getattr(ops, op)(**ref, backend="torch")]
+    for r in results:
+        r.backward(g.to(r))
+    check_low_precision(f"{op} out", *results)
+    for got, rl, e in zip(_leaves(args), _leaves(low), _leaves(ref)):
+        check_low_precision(f"{op} grad", got.grad, rl.grad, e.grad)
+
+
+def _leaves(args):
+    return [t for v in args.values() for t in (v if isinstance(v, list) else [v]) if isinstance(t, torch.Tensor)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

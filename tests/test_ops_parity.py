@@ -6,7 +6,7 @@ that dtype (the reference run in low precision vs in float64), as flash-attentio
 import pytest
 import torch
 
-from helpers import FUSED, HAS_GPU, TOLERANCES, assert_close, device_for, require
+from helpers import FUSED, HAS_GPU, TOLERANCES, assert_close, check_low_precision, device_for, require
 from mdrn_fast import ops
 from op_cases import OPS, SHAPES, leaves, make_case, prepare
 
@@ -27,14 +27,6 @@ def run(op, kwargs, backend, grad_out=None):
         grad_out = torch.randn_like(out, dtype=torch.float32).to(out.dtype)
     out.backward(grad_out)
     return out, [(name, t.grad) for name, t in leaves(kwargs)], grad_out
-
-
-def check_low_precision(name, got, ref_low, ref_64):
-    """got may differ from float64 by at most twice the reference's own low-precision error (plus a floor)."""
-    ref_err = (ref_low.double().cpu() - ref_64).abs().max().item()
-    err = (got.double().cpu() - ref_64).abs().max().item()
-    scale = ref_64.abs().max().item() + 1e-6
-    assert err <= 2 * ref_err + 1e-3 * scale, f"{name}: error {err:.3g} vs reference's own {ref_err:.3g}"
 
 
 @pytest.mark.parametrize("backend", FUSED)
