@@ -80,7 +80,8 @@ static at::Tensor degrade_channels_last(const at::Tensor& x, const at::Tensor& w
 
 // Its backward: D = the gradient through bias + LeakyReLU (channels-last, db in the same pass), then per i
 //   dx_i = D @ Wt_i^T      (a strided-batched GEMM written straight into dx's rows i of the patches)
-//   dWt_i = sum_wo x_i[:, wo]^T D[:, wo]   (batched over wo, whose [N*Ho, .] slices are single-strided; summed)
+//   dWt_i = sum_wo x_i[:, wo]^T D[:, wo]   (batched over wo, whose [N*Ho, .] slices are single-strided; the
+//                                           partials of every i in one buffer, summed over wo in one reduction)
 static std::tuple<at::Tensor, at::Tensor, at::Tensor> degrade_backward_channels_last(
     const at::Tensor& grad, const at::Tensor& out, const at::Tensor& x, const at::Tensor& w, int64_t s,
     double slope) {
@@ -91,23 +92,26 @@ static std::tuple<at::Tensor, at::Tensor, at::Tensor> degrade_backward_channels_
   const at::Tensor d_rows = output_rows(d), wt = weight_rows(w);
   const bool covered = H == Ho * s && W == Wo * s;  // else rows and columns no patch reads get zeros
   at::Tensor grad_x = covered ? empty_channels_last(x.sizes(), x) : at::zeros_like(x, layout);
-  std::vector<at::Tensor> grad_wt;
   const int64_t group = samples_per_gemm(x, s);
-  const auto acc = at::toOpMathType(x.scalar_type());
+  // per (i, wo): x_i[:, wo]^T D[:, wo] [s*C, Co]; accumulated over the sample groups where there are several
+  at::Tensor per_column = group == N ? at::empty({s, Wo, wt.size(1), wt.size(2)}, x.options())
+                                     : at::zeros({s, Wo, wt.size(1), wt.size(2)}, x.options());
   for (int64_t i = 0; i < s; ++i) {
-    at::Tensor gw;
+    at::Tensor cols_i = per_column[i];
     for (int64_t n0 = 0; n0 < N; n0 += group) {
       const at::Tensor d_i = d_rows.narrow(0, n0 * Ho, group * Ho);
       at::Tensor dx_i = patch_row(grad_x, s, i, n0, group);
       at::bmm_out(dx_i, d_i, wt[i].t().expand({d_i.size(0), -1, -1}));
-      const at::Tensor per_column = at::bmm(patch_row(x, s, i, n0, group).permute({1, 2, 0}), d_i.transpose(0, 1));
-      const at::Tensor part = per_column.sum(0, false, acc);
-      gw = gw.defined() ? gw + part : part;
+      const at::Tensor x_cols = patch_row(x, s, i, n0, group).permute({1, 2, 0});
+      if (group == N)
+        at::bmm_out(cols_i, x_cols, d_i.transpose(0, 1));
+      else
+        cols_i.baddbmm_(x_cols, d_i.transpose(0, 1));
     }
-    grad_wt.push_back(gw);
   }
   // [s(i), s(j)*C, Co] back to W's [Co, C, s(i), s(j)]
-  const at::Tensor grad_w = at::stack(grad_wt).view({s, s, x.size(1), w.size(0)}).permute({3, 2, 0, 1});
+  const at::Tensor grad_wt = per_column.sum(1, false, at::toOpMathType(x.scalar_type()));
+  const at::Tensor grad_w = grad_wt.view({s, s, x.size(1), w.size(0)}).permute({3, 2, 0, 1});
   return {grad_x, grad_w.contiguous().to(x.scalar_type()), grad_b};
 }
 

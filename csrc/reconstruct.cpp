@@ -63,7 +63,8 @@ static at::Tensor reconstruct_channels_last(const at::Tensor& h, const at::Tenso
 
 // Its backward, in the same views: db = the sum of dout over every block, by offset (i, j) and channel;
 //   dh = sum_i dout_i @ Wt_i^T (accumulating strided-batched GEMMs),
-//   dWt_i = sum_x h_rows[:, x]^T dout_i[:, x]   (batched over x, whose [N*h, .] slices are single-strided; summed).
+//   dWt_i = sum_x h_rows[:, x]^T dout_i[:, x]   (batched over x, whose [N*h, .] slices are single-strided; the
+//                                                partials of every i in one buffer, summed over x in one reduction).
 static std::tuple<at::Tensor, at::Tensor, at::Tensor> reconstruct_backward_channels_last(const at::Tensor& grad,
                                                                                          const at::Tensor& h,
                                                                                          const at::Tensor& w,
@@ -76,17 +77,18 @@ static std::tuple<at::Tensor, at::Tensor, at::Tensor> reconstruct_backward_chann
   at::Tensor grad_h = empty_channels_last(h.sizes(), h);
   at::Tensor grad_h_rows = map_rows(grad_h);
   const at::Tensor h_cols = map_rows(h).transpose(0, 1).transpose(1, 2);  // [w, Ci, N*h]
-  std::vector<at::Tensor> grad_wt;
+  at::Tensor per_column = at::empty({s, h.size(3), Ci, s * C}, h.options());  // per (i, x): [Ci, s*C]
   for (int64_t i = 0; i < s; ++i) {
     const at::Tensor g_i = block_row(g, s, i), wt_i = wt[i].t().expand({g_i.size(0), -1, -1});
     if (i == 0)
       at::bmm_out(grad_h_rows, g_i, wt_i);
     else
       grad_h_rows.baddbmm_(g_i, wt_i);
-    grad_wt.push_back(at::bmm(h_cols, g_i.transpose(0, 1)).sum(0, false, acc));
+    at::Tensor cols_i = per_column[i];
+    at::bmm_out(cols_i, h_cols, g_i.transpose(0, 1));
   }
   // [s(i), Ci, s(j)*C] back to W's [(c, i, j), ci, 1, 1]
-  const at::Tensor grad_w = at::stack(grad_wt).view({s, Ci, s, C}).permute({3, 0, 2, 1});
+  const at::Tensor grad_w = per_column.sum(1, false, acc).view({s, Ci, s, C}).permute({3, 0, 2, 1});
   return {grad_h, grad_w.reshape(w.sizes()).to(h.scalar_type()), grad_b.to(h.scalar_type())};
 }
 

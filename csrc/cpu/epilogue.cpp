@@ -78,48 +78,7 @@ MDRN_SIMD void bias_lrelu_backward_rows(const scalar_t* __restrict__ g_in, const
 // fixed partition, so the bias gradient does not depend on the thread count).
 constexpr int64_t kRowsPerChunk = 256;
 
-static at::Tensor bias_lrelu_channels_last(const at::Tensor& t, const at::Tensor& bias, double slope) {
-  at::Tensor out = at::empty_like(t);
-  const int64_t C = t.size(1), rows = t.numel() / std::max<int64_t>(1, C);
-  MDRN_DISPATCH(t.scalar_type(), "bias_lrelu_cpu", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    const scalar_t* tp = t.const_data_ptr<scalar_t>();
-    const scalar_t* bp = bias.const_data_ptr<scalar_t>();
-    scalar_t* op = out.mutable_data_ptr<scalar_t>();
-    const std::vector<acc_t> b(bp, bp + C);
-    at::parallel_for(0, rows, kRowsPerChunk, [&](int64_t begin, int64_t end) {
-      bias_lrelu_rows<scalar_t>(tp + begin * C, op + begin * C, end - begin, C, b.data(), static_cast<acc_t>(slope));
-    });
-  });
-  return out;
-}
-
-static std::tuple<at::Tensor, at::Tensor> bias_lrelu_backward_channels_last(const at::Tensor& grad,
-                                                                            const at::Tensor& out, double slope) {
-  at::Tensor grad_t = at::empty_like(grad);
-  const int64_t C = grad.size(1), rows = grad.numel() / std::max<int64_t>(1, C);
-  const int64_t chunks = (rows + kRowsPerChunk - 1) / kRowsPerChunk;
-  at::Tensor grad_b = at::empty({C}, grad.options());
-  MDRN_DISPATCH(grad.scalar_type(), "bias_lrelu_backward_cpu", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    const scalar_t* gp = grad.const_data_ptr<scalar_t>();
-    const scalar_t* op = out.const_data_ptr<scalar_t>();
-    scalar_t* gtp = grad_t.mutable_data_ptr<scalar_t>();
-    std::vector<acc_t> partial(chunks * C, acc_t(0));  // one column sum per chunk, reduced in chunk order below
-    at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t k = begin; k < end; ++k) {
-        const int64_t r0 = k * kRowsPerChunk, n = std::min(kRowsPerChunk, rows - r0);
-        bias_lrelu_backward_rows<scalar_t>(gp + r0 * C, op + r0 * C, gtp + r0 * C, n, C,
-                                           static_cast<acc_t>(slope), partial.data() + k * C);
-      }
-    });
-    sum_over_batch(partial.data(), chunks, C, grad_b.mutable_data_ptr<scalar_t>());
-  });
-  return {grad_t, grad_b};
-}
-
 at::Tensor bias_lrelu(const at::Tensor& t, const at::Tensor& bias, double slope, bool channels_last) {
-  if (channels_last) return bias_lrelu_channels_last(t, bias, slope);
   at::Tensor out = at::empty_like(t);
   const int64_t C = t.size(1), HW = t.numel() / std::max<int64_t>(1, t.size(0) * C), planes = t.size(0) * C;
   MDRN_DISPATCH(t.scalar_type(), "bias_lrelu_cpu", [&] {
@@ -127,10 +86,17 @@ at::Tensor bias_lrelu(const at::Tensor& t, const at::Tensor& bias, double slope,
     const scalar_t* tp = t.const_data_ptr<scalar_t>();
     const scalar_t* bp = bias.const_data_ptr<scalar_t>();
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    const acc_t s = static_cast<acc_t>(slope);
+    if (channels_last) {
+      const std::vector<acc_t> b(bp, bp + C);
+      at::parallel_for(0, planes / C * HW, kRowsPerChunk, [&](int64_t begin, int64_t end) {
+        bias_lrelu_rows<scalar_t>(tp + begin * C, op + begin * C, end - begin, C, b.data(), s);
+      });
+      return;
+    }
     at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p)
-        bias_lrelu_plane<scalar_t>(tp + p * HW, op + p * HW, HW, static_cast<acc_t>(bp[p % C]),
-                                   static_cast<acc_t>(slope));
+        bias_lrelu_plane<scalar_t>(tp + p * HW, op + p * HW, HW, static_cast<acc_t>(bp[p % C]), s);
     });
   });
   return out;
@@ -138,23 +104,34 @@ at::Tensor bias_lrelu(const at::Tensor& t, const at::Tensor& bias, double slope,
 
 std::tuple<at::Tensor, at::Tensor> bias_lrelu_backward(const at::Tensor& grad, const at::Tensor& out,
                                                        double slope, bool channels_last) {
-  if (channels_last) return bias_lrelu_backward_channels_last(grad, out, slope);
   at::Tensor grad_t = at::empty_like(grad);
   const int64_t N = grad.size(0), C = grad.size(1), HW = grad.numel() / std::max<int64_t>(1, N * C);
+  const int64_t rows = N * HW, chunks = (rows + kRowsPerChunk - 1) / kRowsPerChunk;
   at::Tensor grad_b = at::empty({C}, grad.options());
   MDRN_DISPATCH(grad.scalar_type(), "bias_lrelu_backward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* gp = grad.const_data_ptr<scalar_t>();
     const scalar_t* op = out.const_data_ptr<scalar_t>();
     scalar_t* gtp = grad_t.mutable_data_ptr<scalar_t>();
-    // one partial sum per (n, c) plane, reduced over n below: deterministic, no atomics
-    std::vector<acc_t> partial(N * C);
-    at::parallel_for(0, N * C, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p)
-        partial[p] = bias_lrelu_backward_plane<scalar_t>(gp + p * HW, op + p * HW, gtp + p * HW, HW,
-                                                         static_cast<acc_t>(slope));
-    });
-    sum_over_batch(partial.data(), N, C, grad_b.mutable_data_ptr<scalar_t>());
+    const acc_t s = static_cast<acc_t>(slope);
+    // partial sums over a fixed partition (NCHW: one per (n, c) plane; channels-last: one row of C per chunk of
+    // pixel rows), reduced in order below: deterministic whatever the thread count, no atomics
+    const int64_t groups = channels_last ? chunks : N;
+    std::vector<acc_t> partial(groups * C, acc_t(0));
+    if (channels_last) {
+      at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t k = begin; k < end; ++k) {
+          const int64_t r0 = k * kRowsPerChunk, n = std::min(kRowsPerChunk, rows - r0);
+          bias_lrelu_backward_rows<scalar_t>(gp + r0 * C, op + r0 * C, gtp + r0 * C, n, C, s, partial.data() + k * C);
+        }
+      });
+    } else {
+      at::parallel_for(0, N * C, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t p = begin; p < end; ++p)
+          partial[p] = bias_lrelu_backward_plane<scalar_t>(gp + p * HW, op + p * HW, gtp + p * HW, HW, s);
+      });
+    }
+    sum_over_batch(partial.data(), groups, C, grad_b.mutable_data_ptr<scalar_t>());
   });
   return {grad_t, grad_b};
 }
