@@ -34,6 +34,7 @@ def probe(args, backend: str, memory_format: torch.memory_format, recompute: boo
     model = mdrn(args.preset, in_channels=3 if args.color else 1, backend=backend)
     model = model.to(device, memory_format=memory_format).train()
     model.recompute = recompute
+    model.channels_last = memory_format == torch.channels_last  # the format asked for, whatever "auto" would pick
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=device.type == "cuda")  # as training runs it
     patches = DevicePatches(args.train_set, model.in_channels, args.patch, 0, args.data, device)
     amp = device.type == "cuda"
