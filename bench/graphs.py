@@ -1,4 +1,5 @@
-"""CUDA-graph capture of a benchmark closure, the same for every provider named ``<backend>-graph``.
+"""CUDA-graph capture of a benchmark closure, the same for every provider named ``<backend>-graph``, and of the
+training step bench/train_probe.py times with --graph on.
 
 torch.compile's max-autotune mode replays CUDA graphs of its own; capturing the eager model and the fused
 backends the same way lets each be compared without its host (launch and dispatch) time. The closure must read
@@ -9,10 +10,12 @@ from __future__ import annotations
 import torch
 
 
-def captured(fn, warmup: int = 3):
+def captured(fn, warmup: int = 3, before_capture=None):
     """A closure that replays a CUDA graph of ``fn``; the first call warms ``fn`` up on a side stream (so that
     Triton autotuning, JIT compilation and cuDNN's benchmark happen before capture, as PyTorch's CUDA-graph notes
-    ask) and captures it, so that its cost is the row's first call."""
+    ask, and an optimizer's state exists) and captures it, so that its cost is the row's first call.
+    ``before_capture`` runs between the two: a training step's ``zero_grad(set_to_none=True)``, so that the
+    captured backward writes fresh gradients (in the graph's pool) instead of adding to the warm-up's."""
     state: dict = {}
 
     def first():
@@ -22,6 +25,8 @@ def captured(fn, warmup: int = 3):
             for _ in range(warmup):
                 fn()
         torch.cuda.current_stream().wait_stream(side)
+        if before_capture is not None:
+            before_capture()
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             state["out"] = fn()  # kept: the graph's output lives in its memory pool

@@ -3,10 +3,11 @@
 Providers: "torch" (eager reference), "torch-cl" (the same in channels_last; the model and the 3x3 layer),
 "compile" and "compile-max" (torch.compile of the reference, default and max-autotune modes), the fused backends
 "triton", "cuda", "cpu" (through mdrn_fast's registry), and "<backend>-graph" ("torch-graph", "triton-graph",
-"cuda-graph"): that backend's inference captured in a CUDA graph by the bench (bench/graphs.py), the same way
-for all, since max-autotune replays graphs of its own; "cuda-nchw": the cuda backend's model with its maps left
-NCHW (MDRN.channels_last = False), beside "cuda", which runs them channels-last. FLOPs are counted once on the reference with torch's
-FlopCounterMode, so every provider is held to the same floor.
+"cuda-graph"): that backend's step (inference, or a training step) captured in a CUDA graph by the bench
+(bench/graphs.py), the same way for all, since max-autotune replays graphs of its own; "cuda-nchw": the cuda
+backend's model with its maps left NCHW (MDRN.channels_last = False), beside "cuda", which runs them
+channels-last. FLOPs are counted once on the reference with torch's FlopCounterMode, so every provider is held
+to the same floor.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ class Workload:
     build: Callable[[str], Callable[[], object]]  # provider -> closure
     bytes: float  # minimum traffic: inputs read once, outputs written once
     low_precision: bool = False
-    inference: bool = False  # no autograd: the rows CUDA graphs are captured for
+    inference: bool = False  # no autograd
     design: dict | None = None  # model rows: what floors.design_floors needs (config, shape, bytes per element)
     skips: dict = field(default_factory=dict)  # provider -> why this selection leaves it out
 
@@ -56,7 +57,7 @@ def base_of(provider: str) -> str:
     return {**GRAPHED, **NCHW}.get(provider, provider)
 
 
-def _check(provider: str, device: torch.device, group: str = "model", inference: bool = True) -> None:
+def _check(provider: str, device: torch.device, group: str = "model") -> None:
     """Raise Skip, with the reason, where ``provider`` cannot run on ``device`` here."""
     base = base_of(provider)
     if provider == "torch-cl" and group not in ("model", "layer"):
@@ -66,8 +67,8 @@ def _check(provider: str, device: torch.device, group: str = "model", inference:
     if provider in GRAPHED:
         if device.type != "cuda":
             raise Skip("CUDA graphs need a CUDA device")
-        if group not in ("model", "layer") or not inference:
-            raise Skip("graph capture is measured on inference of the model and the 3x3 layer")
+        if group not in ("model", "layer"):
+            raise Skip("graph capture is measured on the model (inference and training) and the 3x3 layer")
     if provider == "compile-max" and device.type != "cuda":
         raise Skip("max-autotune tunes GPU kernels; on the CPU 'compile' is the torch.compile provider")
     if base in FUSED:
@@ -116,7 +117,7 @@ def _model_workload(preset, shape, device, dtype, mode) -> Workload:
     design = dict(config=model0.config(), shape=tuple(shape), bytes_per_element=2 if low else 4, train=not infer)
 
     def build(provider):
-        _check(provider, device, "model", infer)
+        _check(provider, device, "model")
         base = base_of(provider)
         torch.manual_seed(0)
         model = mdrn_fast.mdrn(preset, in_channels=shape[1], backend="torch").to(device)
@@ -132,8 +133,11 @@ def _model_workload(preset, shape, device, dtype, mode) -> Workload:
             model = model.to(memory_format=torch.channels_last)
             y = y.contiguous(memory_format=torch.channels_last)
         run = _compiled(model, base)
-        opt = torch.optim.Adam(model.parameters(), 1e-4) if mode == "train" else None
-        cache = provider not in GRAPHED  # autocast's weight cache must be off under graph capture
+        graphed = provider in GRAPHED
+        # a captured step needs an optimizer whose step count lives on the device
+        opt = (torch.optim.Adam(model.parameters(), 1e-4, fused=True, capturable=True) if graphed
+               else torch.optim.Adam(model.parameters(), 1e-4)) if mode == "train" else None
+        cache = not graphed  # autocast's weight cache must be off under graph capture
 
         def step():
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=low, cache_enabled=cache):
@@ -144,9 +148,12 @@ def _model_workload(preset, shape, device, dtype, mode) -> Workload:
             loss.backward()
             if opt is not None:
                 opt.step()
-                opt.zero_grad(set_to_none=True)
+                if not graphed:  # a captured step writes its gradients afresh (graphs.captured's before_capture)
+                    opt.zero_grad(set_to_none=True)
             return loss
 
+        if graphed and not infer:
+            return captured(step, before_capture=lambda: model.zero_grad(set_to_none=True))
         return _graphed(step, provider)
 
     return Workload(name, "model", build, weights * (1 if infer else 4) + io, low, infer, design)
@@ -173,7 +180,7 @@ def _layer_workload(shape, device, dtype, variant) -> Workload:
         return y + residual if residual is not None else y
 
     def build(provider):
-        _check(provider, device, "layer", True)
+        _check(provider, device, "layer")
         base = base_of(provider)
         g = torch.Generator().manual_seed(0)
         x = torch.randn(n, c, h, w, generator=g)
@@ -267,7 +274,7 @@ def _failing(error: Exception):
 
 def _op_builder(fn_name, args, mode, device):
     def build(provider):
-        _check(provider, device, "op", mode == "fwd")
+        _check(provider, device, "op")
         backend = "torch" if provider in COMPILE_MODES else provider
         leaves = {k: ([t.clone().requires_grad_(mode != "fwd") for t in v] if isinstance(v, list)
                       else v.clone().requires_grad_(mode != "fwd")
@@ -312,7 +319,7 @@ def distill_workloads(shapes, device) -> list[Workload]:
         for kind, passes in _DISTILL_PASSES.items():
 
             def build(provider, shape=shape, kind=kind):
-                _check(provider, device, "distill", False)
+                _check(provider, device, "distill")
                 fs = torch.randn(shape, device=device, requires_grad=True)
                 ft = torch.randn(shape, device=device)
                 backend = "torch" if provider in COMPILE_MODES else provider

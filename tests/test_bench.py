@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import mdrn_fast
+from helpers import require
 
 ROOT = Path(__file__).parents[1]
 
@@ -148,9 +149,8 @@ def test_providers_that_cannot_run_on_the_device_are_skipped_with_the_reason():
         workloads._check("cuda", torch.device("cpu"), "op")
     with pytest.raises(workloads.Skip, match="whole model"):
         workloads._check("torch-cl", torch.device("cpu"), "op")
-    with pytest.raises(workloads.Skip, match="inference"):
-        workloads._check("torch-graph", torch.device("cuda"), "model", inference=False)
-    with pytest.raises(workloads.Skip, match="inference"):
+    workloads._check("torch-graph", torch.device("cuda"), "model")  # training steps are captured too
+    with pytest.raises(workloads.Skip, match="the model"):
         workloads._check("torch-graph", torch.device("cuda"), "op")
 
 
@@ -320,3 +320,44 @@ def test_a_working_set_that_fits_a_cache_is_floored_by_its_own_copy_rate():
     assert floor == pytest.approx(nbytes / b.floors.working_set_rate(nbytes, "cpu"))
     assert floor < 1.0, "the working set's own copy rate, not the (here absurd) memory peak"
     assert b.floors.working_set_rate(nbytes, "cpu") == b.floors.working_set_rate(nbytes - 100, "cpu"), "per page"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["torch", "cuda", "triton"])
+def test_graph_captured_training_step_matches_the_eager_one(backend):
+    """What the <backend>-graph training rows and train_probe --graph on time: forward, backward and a capturable
+    fused Adam replayed from one CUDA graph, the gradients written afresh each replay; the parameters after
+    three replays equal three eager steps' (after the same warm-up)."""
+    require(backend)
+    _bench_modules()
+    import graphs
+
+    y = torch.rand(2, 1, 32, 32, device="cuda")
+
+    def setup():
+        torch.manual_seed(0)
+        model = mdrn_fast.mdrn("mdrn-tiny", backend=backend).cuda().train()
+        return model, torch.optim.Adam(model.parameters(), 1e-3, fused=True, capturable=True)
+
+    def step_of(model, opt):
+        def step():
+            loss = (model(y) - y).abs().mean()
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+
+    model, opt = setup()
+    replay = graphs.captured(step_of(model, opt), warmup=3, before_capture=lambda: model.zero_grad(set_to_none=True))
+    for _ in range(3):  # the first call warms up 3 steps, captures and replays once
+        replay()
+    eager, eager_opt = setup()
+    step = step_of(eager, eager_opt)
+    for _ in range(3):  # the warm-up: gradients accumulate, as in captured()
+        step()
+    for _ in range(3):
+        eager.zero_grad(set_to_none=True)
+        step()
+    torch.cuda.synchronize()
+    for (name, p), q in zip(model.named_parameters(), eager.parameters()):
+        torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4, msg=name)

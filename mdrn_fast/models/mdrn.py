@@ -241,7 +241,9 @@ class MDRN(nn.Module):
         recompute = self._recomputes(x) and not pooled and observe is None
         for i, block in enumerate(self.body):
             if recompute:  # only f is kept for the backward; the block runs again there
-                f = checkpoint(block, f, be, use_reentrant=False, determinism_check="none")
+                # a block draws no random numbers: no RNG state to save and restore (which CUDA-graph capture of
+                # a training step would refuse)
+                f = checkpoint(block, f, be, use_reentrant=False, determinism_check="none", preserve_rng_state=False)
             else:
                 fi = block.features(f, be)
                 if observe is not None:
