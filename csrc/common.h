@@ -55,6 +55,11 @@ inline bool keeps_channels_last(const at::Tensor& t) {
 // A channels-last [N, C, H, W] tensor as the [N*H*W, C] matrix it is in memory (a view).
 inline at::Tensor pixel_rows(const at::Tensor& t) { return t.permute({0, 2, 3, 1}).reshape({-1, t.size(1)}); }
 
+// A channels-last [N, C, H, W] tensor as the [N*H, W, C] batch of image rows it is in memory (a view).
+inline at::Tensor image_rows(const at::Tensor& t) {
+  return t.permute({0, 2, 3, 1}).reshape({t.size(0) * t.size(2), t.size(3), t.size(1)});
+}
+
 inline at::Tensor empty_channels_last(at::IntArrayRef sizes, const at::Tensor& like) {
   return at::empty(sizes, like.options().memory_format(at::MemoryFormat::ChannelsLast));
 }

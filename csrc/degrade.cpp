@@ -48,11 +48,6 @@ static at::Tensor patch_row(const at::Tensor& x, int64_t s, int64_t i, int64_t n
                       x.storage_offset() + (n0 * H + i) * W * C);
 }
 
-// A channels-last [N, C, Ho, Wo] map as [N*Ho, Wo, C] (a view).
-static at::Tensor output_rows(const at::Tensor& t) {
-  return t.permute({0, 2, 3, 1}).reshape({t.size(0) * t.size(2), t.size(3), t.size(1)});
-}
-
 // W [Co, C, s, s] as [s, s*C, Co]: Wt_i = [i] (a copy of the small weight).
 static at::Tensor weight_rows(const at::Tensor& w) {
   return w.permute({2, 3, 1, 0}).reshape({w.size(2), w.size(3) * w.size(1), w.size(0)});
@@ -63,7 +58,7 @@ static at::Tensor degrade_channels_last(const at::Tensor& x, const at::Tensor& w
   const int64_t N = x.size(0), Co = w.size(0), Ho = x.size(2) / s, Wo = x.size(3) / s;
   const at::Tensor wt = weight_rows(w);
   const at::Tensor pre = empty_channels_last({N, Co, Ho, Wo}, x);
-  const at::Tensor pre_rows = output_rows(pre);
+  const at::Tensor pre_rows = image_rows(pre);
   const int64_t group = samples_per_gemm(x, s);
   for (int64_t n0 = 0; n0 < N; n0 += group) {
     at::Tensor o = pre_rows.narrow(0, n0 * Ho, group * Ho);
@@ -89,7 +84,7 @@ static std::tuple<at::Tensor, at::Tensor, at::Tensor> degrade_backward_channels_
   const auto layout = at::MemoryFormat::ChannelsLast;
   auto [d, grad_b] = MDRN_PASS(bias_lrelu_backward, x, grad.contiguous(layout), out.contiguous(layout), slope,
                                /*channels_last=*/true);
-  const at::Tensor d_rows = output_rows(d), wt = weight_rows(w);
+  const at::Tensor d_rows = image_rows(d), wt = weight_rows(w);
   const bool covered = H == Ho * s && W == Wo * s;  // else rows and columns no patch reads get zeros
   at::Tensor grad_x = covered ? empty_channels_last(x.sizes(), x) : at::zeros_like(x, layout);
   const int64_t group = samples_per_gemm(x, s);

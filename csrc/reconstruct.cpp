@@ -38,9 +38,9 @@ static at::Tensor block_row(const at::Tensor& t, int64_t s, int64_t i) {
                       t.storage_offset() + i * Wo * C);
 }
 
-// A channels-last [N, C, H, W] map as [N*H, W, C] (a view).
-static at::Tensor map_rows(const at::Tensor& t) {
-  return t.permute({0, 2, 3, 1}).reshape({t.size(0) * t.size(2), t.size(3), t.size(1)});
+// W [(c, i, j), ci, 1, 1] as [s(i), Ci, s(j)*C]: Wt_i = [i] (a copy of the small weight).
+static at::Tensor weight_rows(const at::Tensor& w, int64_t s) {
+  return w.reshape({w.size(0) / (s * s), s, s, w.size(1)}).permute({1, 3, 2, 0}).reshape({s, w.size(1), -1});
 }
 
 // A channels-last [N, C, h*s, w*s] map as [N*h, s(i), w, s(j), C] (a view): its s x s blocks by offset.
@@ -50,13 +50,11 @@ static at::Tensor blocks(const at::Tensor& t, int64_t s) {
 
 static at::Tensor reconstruct_channels_last(const at::Tensor& h, const at::Tensor& w, const at::Tensor& b,
                                             int64_t s) {
-  const int64_t N = h.size(0), Ci = h.size(1), C = w.size(0) / (s * s);
-  // W [(c, i, j), ci] as [s(i), Ci, s(j)*C], b [(c, i, j)] as [s(i), s(j), C]
-  const at::Tensor wt = w.reshape({C, s, s, Ci}).permute({1, 3, 2, 0}).reshape({s, Ci, s * C});
-  const at::Tensor bt = b.view({C, s, s}).permute({1, 2, 0});
+  const int64_t N = h.size(0), C = w.size(0) / (s * s);
+  const at::Tensor wt = weight_rows(w, s), bt = b.view({C, s, s}).permute({1, 2, 0});  // b as [s(i), s(j), C]
   at::Tensor out = empty_channels_last({N, C, h.size(2) * s, h.size(3) * s}, h);
   blocks(out, s).copy_(bt.unsqueeze(0).unsqueeze(2).expand({N * h.size(2), s, h.size(3), s, C}));
-  const at::Tensor h_rows = map_rows(h);
+  const at::Tensor h_rows = image_rows(h);
   for (int64_t i = 0; i < s; ++i) block_row(out, s, i).baddbmm_(h_rows, wt[i].expand({h_rows.size(0), -1, -1}));
   return out;
 }
@@ -72,11 +70,11 @@ static std::tuple<at::Tensor, at::Tensor, at::Tensor> reconstruct_backward_chann
   const int64_t Ci = h.size(1), C = w.size(0) / (s * s);
   const auto acc = at::toOpMathType(h.scalar_type());
   const at::Tensor g = grad.contiguous(at::MemoryFormat::ChannelsLast);
-  const at::Tensor wt = w.reshape({C, s, s, Ci}).permute({1, 3, 2, 0}).reshape({s, Ci, s * C});
+  const at::Tensor wt = weight_rows(w, s);
   const at::Tensor grad_b = blocks(g, s).sum({0, 2}, false, acc).permute({2, 0, 1}).reshape({-1});
   at::Tensor grad_h = empty_channels_last(h.sizes(), h);
-  at::Tensor grad_h_rows = map_rows(grad_h);
-  const at::Tensor h_cols = map_rows(h).transpose(0, 1).transpose(1, 2);  // [w, Ci, N*h]
+  at::Tensor grad_h_rows = image_rows(grad_h);
+  const at::Tensor h_cols = image_rows(h).transpose(0, 1).transpose(1, 2);  // [w, Ci, N*h]
   at::Tensor per_column = at::empty({s, h.size(3), Ci, s * C}, h.options());  // per (i, x): [Ci, s*C]
   for (int64_t i = 0; i < s; ++i) {
     const at::Tensor g_i = block_row(g, s, i), wt_i = wt[i].t().expand({g_i.size(0), -1, -1});

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from .. import cpu_plan, gpu_plan, ops
+from ..ops._common import keeps_channels_last
 from ..reference import LEAKY_SLOPE
 from ..registry import check_backend, resolve
 
@@ -29,10 +30,11 @@ def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
 
 
 FUSED_CONV_BACKENDS = ("triton",)  # backends whose 3x3 convolutions (and backward) run as the project's own kernels
-# backends whose maps run channels_last from the input on where MDRN.channels_last is "auto": their ops keep that layout (the keeps_channels_last rule
-# of csrc/common.h) and the vendor convolutions between them take it too, so no op converts a map. Not `cpu`: there
-# the NCHW passes of degrade, reconstruct and attention are tiled for the cache and measured faster than the
-# channels-last GEMMs (float32 inference takes cpu_plan, channels-last throughout, either way)
+# backends whose maps run channels_last from the input on where MDRN.channels_last is "auto": their ops keep that
+# layout (the keeps_channels_last rule of csrc/common.h) and the vendor convolutions between them take it too, so
+# no op converts a map. Not `cpu`: there the NCHW passes of degrade, reconstruct and attention are tiled for the
+# cache and measured faster than the channels-last GEMMs (float32 inference takes cpu_plan, channels-last
+# throughout, either way)
 CHANNELS_LAST_BACKENDS = ("cuda",)
 
 
@@ -92,12 +94,6 @@ class MDRB(nn.Module):
     def attention(self, pooled: Tensor) -> Tensor:
         """a [N, C] from the spatial mean [N, C] of f."""
         return torch.sigmoid(self.att2(F.relu(self.att1(pooled))))
-
-
-def _layout_of(x: Tensor) -> torch.memory_format:
-    """x's own memory format (channels_last only where it is not also NCHW-contiguous): the output keeps it."""
-    cl = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    return torch.channels_last if cl else torch.contiguous_format
 
 
 def check_scales(scales: Sequence[int]) -> tuple[int, ...]:
@@ -230,7 +226,8 @@ class MDRN(nn.Module):
                 return plan.run(x, self.cuda_graphs)
             return plan.trunk(x, pooled, observe, stop_after, features)
         be = self.backend
-        layout, channels_last = _layout_of(x), self._runs_channels_last(x)
+        layout = torch.channels_last if keeps_channels_last(x) else torch.contiguous_format  # the output's
+        channels_last = self._runs_channels_last(x)
         if channels_last:  # the input itself (a color one; a gray one is both layouts at once), then the head
             x = x.contiguous(memory_format=torch.channels_last)
         f0 = conv3x3(x, self.head, be)
