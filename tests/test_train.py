@@ -88,6 +88,9 @@ def _ddp_worker(rank, world, port, images, out):
     result = run(cfg)
     torch.save({"losses": result["losses"], "state": result["model"].state_dict()},
                os.path.join(out, f"rank{rank}.pt"))
+    # both ranks done before either tears the group down: rank 0 holds the store the other's teardown talks to
+    # (one CI run saw rank 1 abort at exit, "terminate called without an active exception", after training)
+    torch.distributed.barrier()
     torch.distributed.destroy_process_group()
 
 
