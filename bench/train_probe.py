@@ -53,25 +53,26 @@ def probe(args, backend: str, memory_format: torch.memory_format, recompute: boo
         clean = patches.batch(step, args.batch).contiguous(memory_format=memory_format)
         return clean, ops.add_noise(clean, 25.0, seed=step, backend="torch")
 
-    static_clean, static_noisy = data(0)  # the buffers the model's part reads (a graph's inputs stay put)
-
-    def model_step():
+    def model_step(clean, noisy):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp, cache_enabled=not graph):
-            loss = F.l1_loss(model(static_noisy), static_clean)
+            loss = F.l1_loss(model(noisy), clean)
         loss.backward()
         opt.step()
 
-    def eager_step():
-        opt.zero_grad(set_to_none=True)
-        model_step()
+    if graph:  # the graph reads fixed input buffers: each step's patches and noise are copied into them
+        static_clean, static_noisy = data(0)
+        replay = captured(lambda: model_step(static_clean, static_noisy),
+                          before_capture=lambda: opt.zero_grad(set_to_none=True))
 
-    run_model = captured(model_step, before_capture=lambda: opt.zero_grad(set_to_none=True)) if graph else eager_step
-
-    def train_step(step):
-        clean, noisy = data(step)
-        static_clean.copy_(clean)
-        static_noisy.copy_(noisy)
-        run_model()
+        def train_step(step):
+            clean, noisy = data(step)
+            static_clean.copy_(clean)
+            static_noisy.copy_(noisy)
+            replay()
+    else:
+        def train_step(step):
+            opt.zero_grad(set_to_none=True)
+            model_step(*data(step))
 
     def timed(fn) -> float:
         _sync(device)

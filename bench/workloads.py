@@ -91,8 +91,8 @@ def _compiled(fn, provider: str):
     return torch.compile(fn, backend=COMPILE_BACKEND, dynamic=False, **mode)
 
 
-def _graphed(step, provider: str):
-    return captured(step) if provider in GRAPHED else step
+def _graphed(step, provider: str, before_capture=None):
+    return captured(step, before_capture=before_capture) if provider in GRAPHED else step
 
 
 def model_workloads(presets, shapes, device, dtypes, modes=("infer", "fwd+bwd", "train"),
@@ -152,9 +152,7 @@ def _model_workload(preset, shape, device, dtype, mode) -> Workload:
                     opt.zero_grad(set_to_none=True)
             return loss
 
-        if graphed and not infer:
-            return captured(step, before_capture=lambda: model.zero_grad(set_to_none=True))
-        return _graphed(step, provider)
+        return _graphed(step, provider, None if infer else lambda: model.zero_grad(set_to_none=True))
 
     return Workload(name, "model", build, weights * (1 if infer else 4) + io, low, infer, design)
 

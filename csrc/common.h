@@ -95,6 +95,10 @@ inline acc_t lane_sum(int64_t lo, int64_t hi, const F& term) {
   return sum;
 }
 
+// Rows per chunk of the CPU channels-last passes: the unit of parallel work and of their partial sums, a fixed
+// partition, so that the sums do not depend on the thread count.
+constexpr int64_t kRowsPerChunk = 256;
+
 // out[k] = sum over n of partial[n * K + k], n in order: the end of a reduction done per (n, k) plane in
 // parallel, summed over the batch in a fixed order (deterministic whatever the thread count).
 template <typename acc_t, typename scalar_t>

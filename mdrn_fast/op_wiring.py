@@ -16,7 +16,7 @@ from .ops._common import opmath  # noqa: F401  (the kernels' accumulation dtype,
 
 def wire(namespace: str, *names: str, fakes: dict | None = None) -> None:
     """Register the fakes (op and its backward) and the autograd of ``names`` in ``namespace``; ``fakes``
-    replaces the family's fakes for a backend whose output layouts differ (the C++ fuse keeps channels_last)."""
+    replaces the family's fakes for a backend whose output layouts differ (the C++ ops keep channels_last)."""
     ops = getattr(torch.ops, namespace)
     fakes = {**FAKES, **(fakes or {})}
     for name in names:

@@ -9,7 +9,7 @@ from helpers import HAS_GPU, TOLERANCES, assert_close, check_low_precision, devi
 from mdrn_fast import ops
 from mdrn_fast.ops._common import keeps_channels_last
 from mdrn_fast.ops.fuse import uses_channels_last
-from op_cases import make_case, prepare, schema_args
+from op_cases import leaves, make_case, prepare, schema_args
 
 CL = torch.channels_last
 BACKENDS = ["cpu", "cuda"]
@@ -58,12 +58,9 @@ def _forward_backward(op, args, ref, backend):
 def _check_values(args, ref, out, expected, op, dtype=torch.float32):
     atol, rtol = TOLERANCES[dtype]
     assert_close(out, expected, atol, rtol, f"{op} out")
-    for name, a in args.items():
-        e = ref[name]
-        pairs = zip(a, e) if isinstance(a, list) else [(a, e)] if isinstance(a, torch.Tensor) else []
-        for got, want in pairs:
-            scale = max(1.0, want.grad.abs().max().item())  # weight and bias gradients sum over every pixel
-            assert_close(got.grad, want.grad, atol * 10 * scale, rtol * 10, f"{op} grad {name}")
+    for (name, got), (_, want) in zip(leaves(args), leaves(ref)):
+        scale = max(1.0, want.grad.abs().max().item())  # weight and bias gradients sum over every pixel
+        assert_close(got.grad, want.grad, atol * 10 * scale, rtol * 10, f"{op} grad {name}")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -99,12 +96,8 @@ def test_channels_last_on_cuda_in_each_dtype(op, scale, shape, dtype):
     for r in results:
         r.backward(g.to(r))
     check_low_precision(f"{op} out", *results)
-    for got, rl, e in zip(_leaves(args), _leaves(low), _leaves(ref)):
+    for (_, got), (_, rl), (_, e) in zip(leaves(args), leaves(low), leaves(ref)):
         check_low_precision(f"{op} grad", got.grad, rl.grad, e.grad)
-
-
-def _leaves(args):
-    return [t for v in args.values() for t in (v if isinstance(v, list) else [v]) if isinstance(t, torch.Tensor)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -60,7 +60,6 @@ MDRN_SIMD void column_product_sums(const scalar_t* __restrict__ g, const scalar_
 }
 
 at::Tensor column_sums(const at::Tensor& g, const at::Tensor& f) {
-  constexpr int64_t kRowsPerChunk = 256;  // a fixed partition: the sums do not depend on the thread count
   const int64_t N = g.size(0), C = g.size(1), HW = g.numel() / (N * C);
   const int64_t chunks = (HW + kRowsPerChunk - 1) / kRowsPerChunk;
   const auto acc_type = at::toOpMathType(g.scalar_type());

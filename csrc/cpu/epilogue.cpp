@@ -74,10 +74,6 @@ MDRN_SIMD void bias_lrelu_backward_rows(const scalar_t* __restrict__ g_in, const
   }
 }
 
-// Rows per chunk of the channels-last passes: the unit of parallel work, and of the backward's partial sums (a
-// fixed partition, so the bias gradient does not depend on the thread count).
-constexpr int64_t kRowsPerChunk = 256;
-
 at::Tensor bias_lrelu(const at::Tensor& t, const at::Tensor& bias, double slope, bool channels_last) {
   at::Tensor out = at::empty_like(t);
   const int64_t C = t.size(1), HW = t.numel() / std::max<int64_t>(1, t.size(0) * C), planes = t.size(0) * C;

@@ -43,7 +43,6 @@ __global__ void bias_lrelu_backward_kernel(const scalar_t* __restrict__ grad,  /
 
 // The backward over channels-last rows [rows, C], one column reduction (cuda_common.cuh) per block: its rows'
 // column sums go to chunk_sums[x, c], summed over x afterwards in a fixed order.
-
 template <typename scalar_t, typename index_t>
 __global__ void bias_lrelu_backward_rows_kernel(const scalar_t* __restrict__ grad,  // [rows, C]
                                                 const scalar_t* __restrict__ out,   // saved forward output
