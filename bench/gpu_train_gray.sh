@@ -2,7 +2,7 @@
 # Gray mdrn-base on a lent GPU within a time budget: sigma 25 from scratch, then 15 and 50 fine-tuned from it,
 # then BSD68 and Set12 for all three with the evaluation protocol (docs/DESIGN.md section 6).
 # Step counts come from measured throughput: bench/train_probe.py first (which also picks the faster memory
-# format), then the sigma-25 run's own rate for the fine-tunes. Needs no built extension (backend torch).
+# format, and whether the step replays from a CUDA graph), then the sigma-25 run's own rate for the fine-tunes. Needs no built extension (backend torch).
 #
 #   bash bench/gpu_train_gray.sh              # on the GPU machine; data from $MDRN_FAST_DATA or device_data/data
 #   bash bench/gpu_train_gray.sh --rehearse   # here, on the CPU: mdrn-tiny, tiny patches, a few steps
@@ -59,17 +59,18 @@ print(min(n, int(m)) if m else n)" "$1" "$2" "${MAX_STEPS:-}"
 }
 
 python3 bench/train_probe.py --device $DEVICE --preset $PRESET --patch "$PATCH" --batch "$BATCH" "${PROBE[@]}" \
-  | tee "$WORK/probe.jsonl"
-read -r FORMAT RATE < <(python3 -c "
+  --graph off,on | tee "$WORK/probe.jsonl"  # graph on fails on the CPU (a row of its own): off wins there
+read -r FORMAT GRAPH RATE < <(python3 -c "
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 best = min((r for r in rows if 'ms_per_step' in r), key=lambda r: r['ms_per_step'])
-print(best['memory_format'], 1000 / best['ms_per_step'])" "$WORK/probe.jsonl") || { echo "probe failed"; exit 1; }
+print(best['memory_format'], 'on' if best['graph'] else 'off', 1000 / best['ms_per_step'])" "$WORK/probe.jsonl") \
+  || { echo "probe failed"; exit 1; }
 CL=()
 [[ $FORMAT == channels_last ]] && CL=(--channels-last)
-echo "probe: $FORMAT is faster, $RATE steps/s at $SECONDS s"
+echo "probe: $FORMAT with graph $GRAPH is fastest, $RATE steps/s at $SECONDS s"
 
-common=(--preset $PRESET --patch "$PATCH" --batch "$BATCH" --backend torch --device $DEVICE --loader device "${CL[@]}" --recompute off
+common=(--preset $PRESET --patch "$PATCH" --batch "$BATCH" --backend torch --device $DEVICE --loader device "${CL[@]}" --graph "$GRAPH" --recompute off
         --train-set Train400 --val-set Set12 --val-images 12 --val-every 1000000000 --ckpt-every 1000
         --log-every 200 --overwrite)
 budget=$(python3 -c "print(($DEADLINE - $SECONDS - 10) * $SHARE_25)")  # 10 s: the runs' own start-up

@@ -4,7 +4,7 @@ For each backend, memory format, recompute setting and graph setting: megapixels
 training step (patches drawn on the device, noise, forward and backward under autocast, Adam), and the share of
 that step spent outside the model (drawing patches and noise), both timed after a warm-up with the device
 synchronized, and the peak memory of the step on a GPU. With --graph on, the model's part of the step (forward,
-loss, backward, a capturable fused Adam) replays from one CUDA graph (bench/graphs.py), the patches and noise
+loss, backward, a capturable fused Adam) replays from one CUDA graph (mdrn_fast.cuda_graph), the patches and noise
 drawn outside it into its static input buffers. One JSON line per combination; a combination that fails prints
 its error and the others go on.
 
@@ -23,10 +23,9 @@ import torch
 import torch.nn.functional as F
 
 from mdrn_fast import ops
+from mdrn_fast.cuda_graph import GraphedStep
 from mdrn_fast.device_patches import DevicePatches
 from mdrn_fast.models import mdrn
-
-from graphs import captured
 
 
 def _sync(device: torch.device) -> None:
@@ -59,16 +58,11 @@ def probe(args, backend: str, memory_format: torch.memory_format, recompute: boo
         loss.backward()
         opt.step()
 
-    if graph:  # the graph reads fixed input buffers: each step's patches and noise are copied into them
-        static_clean, static_noisy = data(0)
-        replay = captured(lambda: model_step(static_clean, static_noisy),
-                          before_capture=lambda: opt.zero_grad(set_to_none=True))
+    if graph:  # GraphedStep copies each step's patches and noise into the graph's fixed input buffers
+        graphed = GraphedStep(model_step, before_capture=lambda: opt.zero_grad(set_to_none=True))
 
         def train_step(step):
-            clean, noisy = data(step)
-            static_clean.copy_(clean)
-            static_noisy.copy_(noisy)
-            replay()
+            graphed(*data(step))
     else:
         def train_step(step):
             opt.zero_grad(set_to_none=True)

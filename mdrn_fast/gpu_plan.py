@@ -31,6 +31,7 @@ from torch import Tensor
 
 from . import registry
 from .composition import compose_block
+from .cuda_graph import GraphedStep
 
 _CL = torch.channels_last
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -147,30 +148,11 @@ class GpuPlan:
         key = (tuple(x.shape), x.stride(), x.dtype, torch.is_autocast_enabled("cuda"), conv.conv_allows_tf32())
         entry = self.graphs.get(key)
         if entry is None:
-            self.graphs[key] = "warm"
+            entry = self.graphs[key] = GraphedStep(lambda static: self.trunk(static, features=False)[0], warmup=1)
             while len(self.graphs) > MAX_GRAPHS:
                 self.graphs.popitem(last=False)
-            return self.trunk(x, features=False)
-        if entry == "warm":
-            entry = self._capture(x)
-            self.graphs[key] = entry
         self.graphs.move_to_end(key)
-        graph, static_in, static_out = entry
-        static_in.copy_(x)
-        graph.replay()
-        return static_out.clone(), []
-
-    def _capture(self, x: Tensor):
-        static_in = x.clone()
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            self.trunk(static_in, features=False)  # on a side stream before capture, as PyTorch advises
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            static_out, _ = self.trunk(static_in, features=False)
-        return graph, static_in, static_out
+        return entry(x).clone(), []
 
 
 def plan_dtype(model, x: Tensor) -> torch.dtype:

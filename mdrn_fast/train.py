@@ -24,6 +24,7 @@ from tqdm import tqdm
 from . import flags, ops
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import PatchDataset, StepSampler, batch_sigmas, parse_sigma
+from .cuda_graph import GraphedStep
 from .device_patches import DevicePatches
 from .errors import UsageError, check_backend_on, resolve_device
 from .evaluate import evaluate, summary
@@ -54,6 +55,7 @@ class TrainConfig:
     loader: str = "auto"  # "device": patches drawn on the training device; "workers": DataLoader; auto: device on GPU
     channels_last: bool = False  # NHWC activations (faster convolutions on tensor-core GPUs)
     recompute: str = "auto"  # on | off | auto (on on a GPU): keep each block's input and output, recompute the rest
+    graph: str = "auto"  # on | off | auto (on on one GPU, not with fp16): the step replayed from one CUDA graph
     init: str | None = None  # a weight file to start from (fine-tuning), e.g. the sigma-25 model for sigma 15
     out: str = "runs/mdrn"
     val_every: int = 500
@@ -81,7 +83,7 @@ SETTINGS = dict(
     batch=flags.positive, steps=flags.positive, lr=flags.number(0, low_open=True),
     schedule=flags.choice("cosine", "multistep"), seed=flags.count, backend=flags.backend, device=flags.device,
     amp=flags.choice("bf16", "fp16", "off"), recompute=flags.choice("auto", "on", "off"), workers=flags.count,
-    loader=flags.choice("auto", "device", "workers"),
+    loader=flags.choice("auto", "device", "workers"), graph=flags.choice("auto", "on", "off"),
     val_every=flags.positive, ckpt_every=flags.positive, log_every=flags.positive,
 )
 
@@ -155,6 +157,35 @@ def build_model(cfg: TrainConfig, load_init: bool = True):
     return model
 
 
+def graph_wanted(cfg: TrainConfig, device: torch.device, world: int) -> bool:
+    """Whether the step (forward, loss, backward, Adam) replays from a CUDA graph: --graph on, or auto on one CUDA
+    device. fp16's loss scaler reads the gradients on the host every step, and DDP's buckets would need a graph
+    of their own, so neither goes with a graph."""
+    why_not = ("CUDA graphs need a CUDA device" if device.type != "cuda" else
+               "not with --amp fp16 (its loss scaler reads the gradients on the host every step); use --amp bf16"
+               if cfg.amp == "fp16" else "one process only (not under torchrun)" if world > 1 else None)
+    if cfg.graph == "on" and why_not:
+        raise UsageError(f"--graph on: {why_not}")
+    return cfg.graph == "on" or (cfg.graph == "auto" and why_not is None)
+
+
+def _make_capturable(opt) -> None:
+    """The fused Adam of a graphed step: its learning rate a device tensor (the scheduler fills it in place, so
+    each replay reads the step's rate) and capturable, so that its step count stays on the device."""
+    for group in opt.param_groups:
+        group["lr"] = torch.tensor(float(group["lr"]), device=group["params"][0].device)
+        group["capturable"] = True
+
+
+def _portable(optimizer_state: dict, scheduler_state: dict) -> tuple[dict, dict]:
+    """The optimizer's and scheduler's state as a run without a graph keeps it (learning rates as numbers,
+    capturable off), so that a checkpoint resumes with or without a graph, on a GPU or on the CPU."""
+    for group in optimizer_state["param_groups"]:
+        group["lr"], group["capturable"] = float(group["lr"]), False
+    scheduler_state["_last_lr"] = [float(lr) for lr in scheduler_state["_last_lr"]]
+    return optimizer_state, scheduler_state
+
+
 def _loader_kind(cfg: TrainConfig, device: torch.device) -> str:
     return ("device" if device.type == "cuda" else "workers") if cfg.loader == "auto" else cfg.loader
 
@@ -221,6 +252,7 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
+    graph = graph_wanted(cfg, device, world)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     objective = (objective or Reconstruction(build_model(cfg, load_init=not resume))).to(
         device, memory_format=memory_format)
@@ -246,6 +278,8 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
         sched.load_state_dict(state["scheduler"])
         _set_lr(opt, sched, cfg)
         start = int(state["step"])
+    if graph:
+        _make_capturable(opt)
     if start >= cfg.steps:  # nothing left to train; a run killed before its weights file gets it now
         weights = weights_path if weights_path.exists() else None
         if rank == 0 and weights is None:
@@ -264,23 +298,33 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
     val_psnr = None
     pending = []  # losses since the last check, still on the device: read once per log line, not once per step
     checked = start  # the steps whose losses are known to be finite
+
+    def train_step(clean, noisy, sigma):
+        # autocast's weight cache must be off under capture: the graph would keep the first step's casts
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp, cache_enabled=not graph):
+            loss, _ = wrapped(clean, noisy, sigma)
+        opt.zero_grad(set_to_none=True)  # under capture: the backward writes fresh gradients (the graph's)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        return loss.detach()
+
     tick = time.perf_counter()
     with StopRequests(world) as stop_request, tqdm(total=stop - start, desc="train", disable=rank != 0,
                                                    unit="step") as bar:
+        if graph:  # the noisy batch is drawn outside the graph and copied into its input buffers
+            train_step = GraphedStep(train_step, on_failure=lambda why: bar.write(
+                f"note: the CUDA graph of the training step could not be captured ({why}); training goes on "
+                "without it (--graph off skips the attempt)"))
         for step, clean in enumerate(_batches(cfg, device, start, stop, rank, world), start=start):
             objective.train()
             clean = clean.contiguous(memory_format=memory_format)
             sigma = batch_sigmas(cfg.sigma, clean.shape[0], cfg.seed, step, rank).to(device)
             noise_seed = zlib.crc32(f"{cfg.seed}:{step}:{rank}".encode())
             noisy = ops.add_noise(clean, sigma, seed=noise_seed, backend="torch")
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-                loss, stats = wrapped(clean, noisy, sigma)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
+            loss = train_step(clean, noisy, sigma)
             sched.step()
-            pending.append(loss.detach())
+            pending.append(loss.clone() if graph else loss)  # a graph's loss is overwritten by the next replay
             done = step + 1
             interrupted = stop_request.agreed(collective=done % cfg.log_every == 0 or done == stop)
             saving = rank == 0 and (done % cfg.ckpt_every == 0 or done == stop or interrupted)
@@ -292,7 +336,7 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
                 if rank == 0:
                     pixels = len(pending) * cfg.batch * world * cfg.patch ** 2
                     bar.set_postfix(loss=f"{losses[-1]:.4f}", Mpx_s=f"{pixels / seconds / 1e6:.3g}",
-                                    lr=f"{sched.get_last_lr()[0]:.2e}")
+                                    lr=f"{float(sched.get_last_lr()[0]):.2e}")
                 pending, tick = [], time.perf_counter()
             bar.update(1)
             if saving:
@@ -300,9 +344,10 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
                     raise _diverged(done, "the weights are not finite", out / "checkpoint.pt")
                 if done == cfg.steps:  # the weights first: the final checkpoint says the run is complete
                     save_weights(weights_path, model, **meta)
+                optimizer_state, scheduler_state = _portable(opt.state_dict(), sched.state_dict())
                 save_checkpoint(out / "checkpoint.pt", {
-                    "objective": objective.state_dict(), "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(), "step": done, "config": json.dumps(asdict(cfg)),
+                    "objective": objective.state_dict(), "optimizer": optimizer_state,
+                    "scheduler": scheduler_state, "step": done, "config": json.dumps(asdict(cfg)),
                     "rng_cpu": torch.get_rng_state()})
             if interrupted:
                 raise Interrupted(stop_request.name, done, out / "checkpoint.pt")
