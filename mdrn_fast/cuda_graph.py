@@ -24,8 +24,7 @@ class GraphedStep:
 
     def __init__(self, fn, warmup: int = 3, before_capture=None, on_failure=None):
         self.fn, self.warmup, self.before_capture, self.on_failure = fn, warmup, before_capture, on_failure
-        self.calls, self.static, self.graph, self.output, self.failure = 0, None, None, None, None
-        self.side = None
+        self.calls, self.static, self.side, self.graph, self.output, self.failure = 0, None, None, None, None, None
 
     @property
     def captured(self) -> bool:

@@ -82,7 +82,7 @@ def choice(*options: str):
             _fail(text, "one of " + ", ".join(options))
         return text
 
-    parse.__name__ = "choice"
+    parse.__name__, parse.options = "choice", options  # options: for a --help metavar
     return parse
 
 

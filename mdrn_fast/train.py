@@ -1,6 +1,6 @@
 """The training loop: Adam, cosine or multistep schedule, L1 (or an HMDS objective), AMP on GPU, patches drawn on
-the GPU, periodic validation PSNR, atomic checkpoints, exact resume, DistributedDataParallel under torchrun,
-safetensors export."""
+the GPU, the step replayed from one CUDA graph, periodic validation PSNR, atomic checkpoints, exact resume,
+DistributedDataParallel under torchrun, safetensors export."""
 from __future__ import annotations
 
 import argparse
@@ -23,45 +23,83 @@ from tqdm import tqdm
 
 from . import flags, ops
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import PatchDataset, StepSampler, batch_sigmas, parse_sigma
 from .cuda_graph import GraphedStep
+from .data import PatchDataset, StepSampler, batch_sigmas, parse_sigma
 from .device_patches import DevicePatches
 from .errors import UsageError, check_backend_on, resolve_device
 from .evaluate import evaluate, summary
 from .models import mdrn
+from .models.mdrn import PRESETS
 from .paths import dataset
+from .registry import BACKENDS
 from .weights_file import load_into, save_weights
 
 
 @dataclass
 class TrainConfig:
+    """A training run's settings; what each one means: HELP (the flags' help)."""
+
     preset: str = "mdrn-base"
     color: bool = False
-    sigma: str = "25"  # a number, or a blind range "0-55"
+    sigma: str = "25"
     train_set: str = "Train400"
     val_set: str = "Set12"
-    val_images: int = 4  # first N images of val_set (0: no validation)
-    data: str | None = None  # data folder; default $MDRN_FAST_DATA, else ~/.cache/mdrn_fast/data
+    val_images: int = 4
+    data: str | None = None
     patch: int = 64
     batch: int = 16
     steps: int = 1000
     lr: float = 1e-3
-    schedule: str = "cosine"  # or "multistep" (x0.5 at 50%, 75%, 90% of the steps)
+    schedule: str = "cosine"
     seed: int = 0
     backend: str = "auto"
     device: str = "auto"
-    amp: str = "bf16"  # bf16 | fp16 | off; CUDA only
-    workers: int = 2  # loader "workers" only
-    loader: str = "auto"  # "device": patches drawn on the training device; "workers": DataLoader; auto: device on GPU
-    channels_last: bool = False  # NHWC activations (faster convolutions on tensor-core GPUs)
-    recompute: str = "auto"  # on | off | auto (on on a GPU): keep each block's input and output, recompute the rest
-    graph: str = "auto"  # on | off | auto (on on one GPU, not with fp16): the step replayed from one CUDA graph
-    init: str | None = None  # a weight file to start from (fine-tuning), e.g. the sigma-25 model for sigma 15
+    amp: str = "bf16"
+    workers: int = 2
+    loader: str = "auto"
+    channels_last: bool = False
+    recompute: str = "auto"
+    graph: str = "auto"
+    init: str | None = None
     out: str = "runs/mdrn"
     val_every: int = 500
     ckpt_every: int = 200
     log_every: int = 10
-    overrides: dict = field(default_factory=dict)  # extra MDRN arguments, e.g. {"channels": 8, "blocks": 2}
+    overrides: dict = field(default_factory=dict)
+
+
+# What each setting means, as `mdrn-fast train --help` shows it (with its default).
+HELP = dict(
+    preset=f"the network: {', '.join(sorted(PRESETS))}",
+    color="train on RGB (3 channels) rather than gray",
+    sigma="the AWGN level on the 0-255 scale, or a blind range such as 0-55 (a level per patch)",
+    train_set="a standard set (Train400, BSD432, BSDS200) in the data folder, or a folder of images",
+    val_set="the validation set: a standard set or a folder",
+    val_images="validate on the first N images of --val-set (0: no validation)",
+    data="the data folder, if not $MDRN_FAST_DATA (else ~/.cache/mdrn_fast/data)",
+    patch="training patch size, pixels",
+    batch="patches per step (per process under torchrun)",
+    steps="training steps in all",
+    lr="Adam's initial learning rate",
+    schedule="cosine (down to 0) or multistep (x0.5 at 50%%, 75%% and 90%% of the steps)",
+    seed="seeds the initial weights, the patches and the noise",
+    backend=f"the kernels that run the network: auto, {', '.join(BACKENDS)}",
+    device="auto, cpu, cuda or cuda:N",
+    amp="autocast dtype on CUDA (bf16, fp16) or off",
+    workers="loader processes (--loader workers only)",
+    loader="device: patches drawn on the training device; workers: a DataLoader; auto: device on a GPU",
+    channels_last="NHWC activations (faster convolutions on tensor-core GPUs)",
+    recompute="on, off or auto (on on a GPU): keep each block's input and output for the backward and recompute "
+              "the rest there",
+    graph="on, off or auto (on on one GPU, not with --amp fp16): replay the whole step (forward, loss, backward, "
+          "Adam) from one CUDA graph",
+    init="a weight file to start from (fine-tuning, e.g. the sigma-25 model for sigma 15)",
+    out="the run's folder (checkpoint.pt, model.safetensors)",
+    val_every="validate every N steps",
+    ckpt_every="write the checkpoint every N steps",
+    log_every="show the loss and speed every N steps",
+    overrides='extra MDRN arguments as JSON, e.g. \'{"channels": 8, "blocks": 2}\'',
+)
 
 
 def _training_sigma(text):
@@ -161,9 +199,13 @@ def graph_wanted(cfg: TrainConfig, device: torch.device, world: int) -> bool:
     """Whether the step (forward, loss, backward, Adam) replays from a CUDA graph: --graph on, or auto on one CUDA
     device. fp16's loss scaler reads the gradients on the host every step, and DDP's buckets would need a graph
     of their own, so neither goes with a graph."""
-    why_not = ("CUDA graphs need a CUDA device" if device.type != "cuda" else
-               "not with --amp fp16 (its loss scaler reads the gradients on the host every step); use --amp bf16"
-               if cfg.amp == "fp16" else "one process only (not under torchrun)" if world > 1 else None)
+    why_not = None
+    if device.type != "cuda":
+        why_not = "CUDA graphs need a CUDA device"
+    elif cfg.amp == "fp16":
+        why_not = "not with --amp fp16 (its loss scaler reads the gradients on the host every step); use --amp bf16"
+    elif world > 1:
+        why_not = "one process only (not under torchrun)"
     if cfg.graph == "on" and why_not:
         raise UsageError(f"--graph on: {why_not}")
     return cfg.graph == "on" or (cfg.graph == "auto" and why_not is None)

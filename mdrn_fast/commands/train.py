@@ -10,7 +10,7 @@ HELP = "train MDRN with L1 on AWGN patches (CPU or GPU, AMP, torchrun for DDP, -
 def add_training_arguments(parser) -> None:
     """The flags of TrainConfig, shared with `mdrn-fast distill`."""
     from mdrn_fast import flags
-    from mdrn_fast.train import SETTINGS, TrainConfig
+    from mdrn_fast.train import HELP, SETTINGS, TrainConfig
 
     parser.add_argument("--config", type=flags.existing_file,
                         help="JSON file whose keys are these flags' names (flags given also win)")
@@ -20,14 +20,16 @@ def add_training_arguments(parser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="start over in an --out that holds a run")
     for f in fields(TrainConfig):
         if f.name == "overrides":
-            parser.add_argument("--overrides", type=json_object, default=None,
-                                help='extra MDRN arguments as JSON, e.g. \'{"channels": 8, "blocks": 2}\'')
+            parser.add_argument("--overrides", type=json_object, default=None, help=HELP["overrides"])
         elif f.type in (bool, "bool"):
-            parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, action="store_true", default=None)
+            parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, action="store_true", default=None,
+                                help=HELP[f.name])
         else:
             kind = flags.existing_file if f.name == "init" else SETTINGS.get(f.name, str)
+            options = getattr(kind, "options", None)
             parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=None,
-                                help=f"default: {f.default}")
+                                metavar="{" + ",".join(options) + "}" if options else None,
+                                help=HELP[f.name] if f.default is None else f"{HELP[f.name]} (default: {f.default})")
 
 
 def json_object(text: str) -> dict:
