@@ -1,5 +1,6 @@
 """The training step replayed from one CUDA graph (--graph): when it is used, checkpoints that resume with or
-without it, and on a GPU the same training as eager, an exact resume, and eager training when capture fails."""
+without it, the trainer's side of a replay (emulated on the CPU), and on a GPU the same training as eager, an
+exact resume, and eager training when capture fails."""
 import math
 
 import pytest
@@ -156,3 +157,65 @@ def test_an_objective_that_cannot_be_captured_trains_eagerly_and_says_so(images,
     assert "could not be captured" in shown.out + shown.err
     for p, q in zip(_parameters(result), _parameters(eager)):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+
+
+# --- the trainer's side of a graphed step, emulated on the CPU ---------------------------------------------------
+
+class ReplayOnTheCPU:
+    """GraphedStep's contract without a GPU: inputs copied into static buffers, three eager warm-up calls, and
+    from then on the same output tensors every call, overwritten by the next one (as a replay does)."""
+
+    def __init__(self, fn, warmup: int = 3, on_failure=None):
+        self.fn, self.warmup, self.calls, self.static, self.output = fn, warmup, 0, None, None
+
+    def __call__(self, *inputs):
+        if self.static is None:
+            self.static = [x.clone() for x in inputs]
+        for buffer, x in zip(self.static, inputs):
+            buffer.copy_(x)
+        self.calls += 1
+        out = self.fn(*self.static)
+        if self.calls <= self.warmup:
+            return out
+        if self.output is None:
+            self.output = out.clone()
+        return self.output.copy_(out)
+
+
+@pytest.fixture
+def cpu_graph(monkeypatch):
+    """train.run taking its graphed path on the CPU: the step through ReplayOnTheCPU, the learning rate a tensor
+    that the scheduler fills (capturable stays off: the CPU's Adam has no capturable kernel)."""
+    import mdrn_fast.train as train
+
+    def make_capturable(opt):
+        _make_capturable(opt)
+        for group in opt.param_groups:
+            group["capturable"] = False
+
+    monkeypatch.setattr(train, "graph_wanted", lambda cfg, device, world: cfg.graph == "on")
+    monkeypatch.setattr(train, "GraphedStep", ReplayOnTheCPU)
+    monkeypatch.setattr(train, "_make_capturable", make_capturable)
+
+
+def cpu_config(images, out, graph, **kw):
+    base = dict(preset="mdrn-tiny", overrides={"channels": 8, "blocks": 2}, train_set=str(images), val_images=0,
+                patch=16, batch=2, steps=8, workers=0, backend="torch", device="cpu", graph=graph, out=str(out),
+                ckpt_every=4, log_every=4, sigma="0-50")  # 4 losses held at once, read together
+    return TrainConfig(**(base | kw))
+
+
+def test_the_graphed_path_trains_as_eager_and_resumes_exactly(images, tmp_path, cpu_graph):
+    """Every step's own loss (not the last one's, which a replay overwrites), the scheduled rate reaching the
+    optimizer each step, and a checkpoint of the graphed path that resumes it exactly."""
+    eager = run(cpu_config(images, tmp_path / "eager", "off"))
+    graphed = run(cpu_config(images, tmp_path / "graph", "on"))
+    assert len(set(graphed["losses"])) == len(graphed["losses"]) == 8
+    torch.testing.assert_close(torch.tensor(graphed["losses"]), torch.tensor(eager["losses"]), rtol=1e-6, atol=0)
+    for p, q in zip(_parameters(graphed), _parameters(eager)):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7)
+    run(cpu_config(images, tmp_path / "split", "on"), stop_after=4)
+    second = run(cpu_config(images, tmp_path / "split", "on"), resume=str(tmp_path / "split" / "checkpoint.pt"))
+    assert second["losses"] == graphed["losses"][4:]
+    for p, q in zip(_parameters(second), _parameters(graphed)):
+        assert torch.equal(p, q)
