@@ -10,7 +10,8 @@
 #
 # Environment: STAGES (default "info build test bench"); SESSION_S (seconds the whole call may take, default 400
 # on the device: a 9-minute call less the machine's start; stage limits shrink to what is left); INFO_S, BUILD_S,
-# TEST_S (or TEST_TIMEOUT), BENCH_S (or BENCH_TIMEOUT), TRAIN_S (default: all that is left): each stage's limit;
+# TEST_S (or TEST_TIMEOUT), BENCH_S (or BENCH_TIMEOUT), PROBE_S (the stage probe, not in the default
+# STAGES: bench/train_probe.py, a JSON line per row in $OUT/train-probe.log), TRAIN_S (default: all that is left): each stage's limit;
 # TRAIN_MIN_S (training runs only if this much is left, default 240), EVAL_S (kept for the evaluation after training, default 90); AUTOTUNE=1
 # (every Triton autotune config in the tests; default one, so that compiling stays within the budget),
 # BENCH_AUTOTUNE (the benchmark's, default 1: the library's default, its cost in the first-call column); JOBS
@@ -37,13 +38,13 @@ BENCH_OUT="${BENCH_OUT:-runs/gpu-bench}"
 if [[ $REHEARSE -eq 1 ]]; then
   SESSION_S=${SESSION_S:-3000}
   INFO_S=${INFO_S:-120} BUILD_S=${BUILD_S:-1200} TEST_S=${TEST_S:-${TEST_TIMEOUT:-600}}
-  BENCH_S=${BENCH_S:-${BENCH_TIMEOUT:-600}} TRAIN_S=${TRAIN_S:-150} TRAIN_MIN_S=${TRAIN_MIN_S:-60} EVAL_S=${EVAL_S:-40}
+  BENCH_S=${BENCH_S:-${BENCH_TIMEOUT:-600}} PROBE_S=${PROBE_S:-300} TRAIN_S=${TRAIN_S:-150} TRAIN_MIN_S=${TRAIN_MIN_S:-60} EVAL_S=${EVAL_S:-40}
   # a representative few: the benchmark's own tests, the extension just built, the model on every backend
   TESTS="${TESTS:-tests/test_bench.py tests/test_cpp.py tests/test_model_backends.py}"
 else
   SESSION_S=${SESSION_S:-400}
   INFO_S=${INFO_S:-20} BUILD_S=${BUILD_S:-100} TEST_S=${TEST_S:-${TEST_TIMEOUT:-170}}
-  BENCH_S=${BENCH_S:-${BENCH_TIMEOUT:-240}} TRAIN_S=${TRAIN_S:-$SESSION_S} TRAIN_MIN_S=${TRAIN_MIN_S:-240} EVAL_S=${EVAL_S:-90}
+  BENCH_S=${BENCH_S:-${BENCH_TIMEOUT:-240}} PROBE_S=${PROBE_S:-120} TRAIN_S=${TRAIN_S:-$SESSION_S} TRAIN_MIN_S=${TRAIN_MIN_S:-240} EVAL_S=${EVAL_S:-90}
 fi
 
 left() { echo $((SESSION_S - SECONDS)); }
@@ -60,6 +61,7 @@ plan() {
       build) printf '  %-6s %5s  %s\n' build "${BUILD_S}s" "the extension for sm_90 with $CORES jobs (53 s on the H100, 16 jobs): cuda/cpu rows and tests" ;;
       test) printf '  %-6s %5s  %s\n' test "${TEST_S}s" "${TESTS:-the whole suite} on the GPU with -n ${JOBS:-$((CORES > 12 ? 12 : CORES))} (the suite: 121 s on the H100): are the kernels right" ;;
       bench) printf '  %-6s %5s  %s\n' bench "${BENCH_S}s" "where GPU time goes: mdrn-base inference per provider with top kernels, the train step, one 3x3 layer vs cuDNN, then ops" ;;
+      probe) printf '  %-6s %5s  %s\n' probe "${PROBE_S}s" "train_probe, mdrn-base 16x1x256x256 bf16: eager (recompute, graph off/on), triton and cuda channels-last with recompute, graph off/on" ;;
       train) printf '  %-6s %5s  %s\n' train "$train_s" "gray mdrn-base if at least ${TRAIN_MIN_S}s are left (${EVAL_S}s of it for the evaluation), else skipped" ;;
     esac
   done
@@ -129,6 +131,17 @@ bench() {
     --out "$BENCH_OUT" ${BENCH_ARGS:-}
 }
 
+# the training step as training runs it (bf16 autocast on a GPU): eager NCHW, then each fused backend
+# channels-last with recompute, graph off and on; a line per row as it ends, so that a timeout keeps them
+probe() {
+  local size=(--preset mdrn-base --patch 256 --batch 16 --warmup 5 --steps 10)
+  [[ $REHEARSE -eq 1 ]] && size=(--device cpu --preset mdrn-tiny --patch 16 --batch 2 --warmup 1 --steps 2)
+  python3 bench/train_probe.py "${size[@]}" --backends torch --formats contiguous_format --recompute off,on \
+    --graph off,on
+  python3 bench/train_probe.py "${size[@]}" --backends triton,cuda --formats channels_last --recompute on \
+    --graph off,on
+}
+
 train() {
   local limit=$1 rehearse=()
   [[ $REHEARSE -eq 1 ]] && rehearse=(--rehearse)
@@ -138,7 +151,7 @@ train() {
 }
 
 export REHEARSE CORES BENCH_OUT EVAL_S
-export -f info build bench train
+export -f info build bench probe train
 
 plan
 for s in $STAGES; do
@@ -154,6 +167,7 @@ for s in $STAGES; do
       l=$(limit "$BENCH_S")
       stage bench "$l" "$OUT/bench.log" bench "$l"
       tar -cf "$OUT/bench.tar" -C "$(dirname "$BENCH_OUT")" "$(basename "$BENCH_OUT")" ;;
+    probe) stage probe "$(limit "$PROBE_S")" "$OUT/train-probe.log" probe ;;
     train)
       l=$(limit "$TRAIN_S")
       l=$((l < $(left) - 5 ? l : $(left) - 5))
