@@ -17,13 +17,14 @@ def images(tmp_path):
     return random_gray_pngs(tmp_path / "imgs", 2, (20, 20))
 
 
-def test_three_training_steps_through_triton_match_torch(images, tmp_path):
+@pytest.mark.parametrize("recompute", ["off", "on"])
+def test_three_training_steps_through_triton_match_torch(images, tmp_path, recompute):
     require("triton")
     params = {}
     for backend in ("torch", "triton"):
         cfg = TrainConfig(preset="mdrn-tiny", overrides=TINY, train_set=str(images), val_images=0, patch=8, batch=2,
                           steps=3, workers=0, backend=backend, device="cpu", out=str(tmp_path / backend),
-                          log_every=1, recompute="on")
+                          log_every=1, recompute=recompute)
         result = run(cfg)
         params[backend] = dict(result["model"].named_parameters())
     for name, p in params["torch"].items():
