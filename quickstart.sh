@@ -14,7 +14,7 @@ without one, the bundled sample docs/sample-noisy.png) with the shipped weights,
                   replaced, unless OUT is a photo's own folder
   --venv DIR      the virtual environment to create or reuse (default: .venv)
   --cuda          build the CUDA kernels even where no GPU is visible (default: only where one is; a CUDA
-                  build takes about 20 minutes on 2 cores, the CPU-only build about 2)
+                  build takes about 4-8 minutes on 2 cores, the CPU-only build about 2)
   -- FLAGS        passed on to `mdrn-fast denoise` (see `mdrn-fast denoise --help`), e.g. -- --sigma 25
   -h, --help      this text
 
@@ -79,7 +79,7 @@ if [[ ! -f $stamp ]] && loads; then
 fi
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]] || ! loads; then
   if [[ $gpu == 1 || $cuda == 1 ]]; then
-    echo "== building mdrn_fast with its CUDA kernels (about 20 minutes on 2 cores)"
+    echo "== building mdrn_fast with its CUDA kernels (about 4-8 minutes on 2 cores)"
     unset MDRN_FAST_NO_CUDA
   else
     echo "== building mdrn_fast, CPU kernels only (no GPU visible; --cuda builds the CUDA kernels too)"

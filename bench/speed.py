@@ -458,7 +458,8 @@ def default_out() -> Path:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="where to measure: cuda (the default where a GPU is visible) or cpu")
     ap.add_argument("--quick", action="store_true", help="what one device call has time for; on a CPU a smoke run")
     ap.add_argument("--tiny", action="store_true", help="every group at tiny sizes, a few samples (seconds on a CPU)")
     ap.add_argument("--only", help=f"comma-separated groups, of {', '.join(GROUPS)}")

@@ -94,7 +94,8 @@ def probe(args, backend: str, memory_format: torch.memory_format, recompute: boo
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="where to train: cuda (the default where a GPU is visible) or cpu")
     ap.add_argument("--preset", default="mdrn-base")
     ap.add_argument("--color", action="store_true")
     ap.add_argument("--backends", default="torch", help="comma-separated, of torch, triton, cuda, cpu")

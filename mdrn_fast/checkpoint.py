@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 from pathlib import Path
 
@@ -36,4 +37,28 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises several types for truncated or foreign files
-        raise ValueError(f"{path}: not a loadable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+        first_line = (str(e).splitlines() or [""])[0]
+        raise ValueError(f"{path}: not a loadable checkpoint ({type(e).__name__}: {first_line})") from None
+
+
+# what mdrn_fast.train writes into a checkpoint, and the type each entry holds
+TRAINING_ENTRIES = {"objective": dict, "optimizer": dict, "scheduler": dict, "step": int, "config": str}
+
+
+def load_training_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """load_checkpoint of a file that mdrn_fast.train wrote: a ValueError that says so for anything else (a
+    tensor, another program's checkpoint, one with an entry missing or of the wrong kind)."""
+    state = load_checkpoint(path, map_location)
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a training checkpoint of mdrn-fast (it holds a {type(state).__name__})")
+    wrong = [k for k, kind in TRAINING_ENTRIES.items() if not isinstance(state.get(k), kind)]
+    if not wrong:
+        try:
+            config = json.loads(state["config"])
+        except ValueError:
+            config = None
+        if not isinstance(config, dict):
+            wrong = ["config"]
+    if wrong:
+        raise ValueError(f"{path}: not a training checkpoint of mdrn-fast ({', '.join(wrong)} missing or malformed)")
+    return state

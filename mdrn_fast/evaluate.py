@@ -37,10 +37,12 @@ def noisy_version(clean: torch.Tensor, sigma: float, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model, files, sigma: float, device: str = "cpu", save_dir=None, base_seed: int = 0,
-             progress: bool = True, tiling: dict | None = None) -> list[Row]:
+def evaluate(model, files, sigma: float, device: str = "cpu", save_to: dict | None = None, base_seed: int = 0,
+             progress: bool = True, tiling: dict | None = None, overwrite: bool = False) -> list[Row]:
     """Per-image PSNR/SSIM of ``model`` on ``files`` at ``sigma`` (images read as the model's channel count);
-    ``tiling``: keyword arguments of denoise_tensor (tile, overlap, memory, mode)."""
+    ``save_to``: {file: the PNG its denoised output goes to}, written atomically and, unless ``overwrite``, never
+    over an existing file (FileExistsError); ``tiling``: keyword arguments of denoise_tensor (tile, overlap,
+    memory, mode)."""
     model.eval()
     dtype = next(model.parameters()).dtype
     rows = []
@@ -56,8 +58,8 @@ def evaluate(model, files, sigma: float, device: str = "cpu", save_dir=None, bas
         small = min(clean8.shape[:2]) < SSIM_WINDOW  # no SSIM for it (see summary); PSNR always
         rows.append(Row(path.name, psnr(noisy8, clean8), psnr(out8, clean8),
                         math.nan if small else ssim(out8, clean8)))
-        if save_dir is not None:
-            save_image(Path(save_dir) / f"{path.stem}.png", out8)
+        if save_to is not None:
+            save_image(save_to[path], out8, overwrite=overwrite)
     return rows
 
 

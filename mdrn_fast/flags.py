@@ -102,6 +102,11 @@ def sigma_or_auto(text):
                   allowed=f"auto or a noise level above 0, at most {SIGMA_MAX:g}, on the 0-255 scale")(text)
 
 
+# --backend's help, shared by every command that runs the network
+BACKEND_HELP = ("the kernels that run the network: auto (the fastest usable here: cuda > triton > torch on a GPU, "
+                "cpu > torch on the CPU), torch, triton, cuda or cpu")
+
+
 def backend(text):
     from .registry import BACKENDS
 

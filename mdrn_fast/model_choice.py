@@ -6,8 +6,8 @@ For sigma (given, or estimated by mdrn_fast.noise_level) and the image's mode (g
 1. a blind model of that mode (a file <name>-<gray|color>-s<lo>-<hi>.safetensors) whose range holds sigma;
 2. else the per-sigma model of that mode nearest to sigma, when it is within NEAR_FRACTION (20 %) of sigma;
 3. else, for color, the gray model nearest to sigma (blind or per-sigma) on each channel of COLOR_FALLBACK_SPLIT
-   (mdrn_fast.channel_split), when it is nearer than the nearest color model (CBSD68 at sigma 50: the color
-   s25 model 24.5 dB, the gray s50 model on each channel 27.8; README, Photos);
+   (mdrn_fast.channel_split), when it is nearer than the nearest color model (all of CBSD68 at sigma 50: the
+   color s25 model 23.46 dB, the gray s50 model on each channel 25.96; README, Photos);
 4. else the nearest model of that mode, however far, said so.
 
 Every choice other than an exact one comes with a one-line note saying what was used and why. Sigma is on the
@@ -26,7 +26,7 @@ from .flags import SIGMA_MAX
 
 SIGMA_RANGE = (0.0, SIGMA_MAX)  # (lo, hi]: zero noise needs no denoiser; past 100 the image is mostly noise
 NEAR_FRACTION = 0.2
-# the split measured better on BSDS200 (bench/color_fallback.py; README, Photos)
+# the split measured better on BSDS200 (`python bench/model_choice.py split`; README, Photos)
 COLOR_FALLBACK_SPLIT = "rgb"
 _FILE = re.compile(r"^(?P<name>.+)-(?P<kind>gray|color)-s(?P<lo>\d+(?:\.\d+)?)(?:-(?P<hi>\d+(?:\.\d+)?))?"
                    r"\.safetensors$")

@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -22,16 +22,16 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from . import flags, ops
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_training_checkpoint, save_checkpoint
 from .cuda_graph import GraphedStep
 from .data import PatchDataset, StepSampler, batch_sigmas, parse_sigma
 from .device_patches import DevicePatches
 from .errors import UsageError, check_backend_on, resolve_device
 from .evaluate import evaluate, summary
+from .images import ImageError, load_image
 from .models import mdrn
-from .models.mdrn import PRESETS
+from .models.mdrn import PRESETS, check_config
 from .paths import dataset
-from .registry import BACKENDS
 from .weights_file import load_into, save_weights
 
 
@@ -83,7 +83,7 @@ HELP = dict(
     lr="Adam's initial learning rate",
     schedule="cosine (down to 0) or multistep (x0.5 at 50%%, 75%% and 90%% of the steps)",
     seed="seeds the initial weights, the patches and the noise",
-    backend=f"the kernels that run the network: auto, {', '.join(BACKENDS)}",
+    backend=flags.BACKEND_HELP,
     device="auto, cpu, cuda or cuda:N",
     amp="autocast dtype on CUDA (bf16, fp16) or off",
     workers="loader processes (--loader workers only)",
@@ -136,6 +136,9 @@ def check_settings(cfg: TrainConfig) -> TrainConfig:
             setattr(cfg, name, parse(str(value)))
         except argparse.ArgumentTypeError as e:
             raise UsageError(f"--{name.replace('_', '-')} {value}: {e}") from None
+    for f in fields(cfg):  # switches (--color, --channels-last): JSON true or false, not "false" (which is truthy)
+        if f.type == "bool" and not isinstance(getattr(cfg, f.name), bool):
+            raise UsageError(f"--{f.name.replace('_', '-')} {json.dumps(getattr(cfg, f.name))}: expected true or false")
     if not isinstance(cfg.overrides, dict):
         raise UsageError(f"--overrides {cfg.overrides!r}: expected a JSON object such as {{\"channels\": 8}}")
     return cfg
@@ -183,6 +186,10 @@ def build_model(cfg: TrainConfig, load_init: bool = True):
     checkpoint replaces them anyway)."""
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every run
     try:
+        # the shape within the limits a weight file is held to (LIMITS): a typo in --overrides must not try to
+        # allocate hundreds of gigabytes
+        shape = dict(PRESETS[cfg.preset], in_channels=3 if cfg.color else 1) | cfg.overrides
+        check_config({k: v for k, v in shape.items() if k in ("in_channels", "channels", "blocks", "scales")})
         model = mdrn(cfg.preset, in_channels=3 if cfg.color else 1, backend=cfg.backend, **cfg.overrides)
     except (TypeError, ValueError) as e:  # an unknown --overrides key, or a value out of range
         raise UsageError(f"--overrides {json.dumps(cfg.overrides)}: {e}") from None
@@ -251,19 +258,32 @@ RUN_FILES = ("checkpoint.pt", "model.safetensors")
 
 
 def check_run_folder(cfg: TrainConfig, resume: str | None, overwrite: bool) -> None:
-    """A new run never replaces another's checkpoint or weights unless asked to (--overwrite)."""
+    """A run never replaces another's checkpoint or weights unless asked to (--overwrite): a new one, nor a
+    resumed one whose --out is not the folder it resumes from."""
     out = Path(cfg.out)
     found = [name for name in RUN_FILES if (out / name).exists()]
-    if found and not resume and not overwrite:
+    if not found or overwrite:
+        return
+    if not resume:
         raise UsageError(f"{out} already holds a run ({', '.join(found)}): continue it with --resume "
                          f"{out / 'checkpoint.pt'}, start over with --overwrite, or pick another --out")
+    source = Path(resume) if Path(resume).is_dir() else Path(resume).parent
+    if source.resolve() != out.resolve():
+        raise UsageError(f"--out {out} already holds another run ({', '.join(found)}); resuming {resume} there "
+                         "would replace it: pass --overwrite, or pick another --out")
 
 
 def resolve_data(cfg: TrainConfig) -> list:
-    """Every image set the run will read, checked before the first step (a missing validation set must not
-    end a long run at its last step); returns the validation files."""
+    """Every image set the run will read, checked before the first step (a missing validation set, or one bad
+    image in it, must not end a long run at its first validation); returns the validation files."""
     dataset(cfg.train_set, cfg.data)
-    return dataset(cfg.val_set, cfg.data)[:cfg.val_images] if cfg.val_images else []
+    val_files = dataset(cfg.val_set, cfg.data)[:cfg.val_images] if cfg.val_images else []
+    for f in val_files:  # a few images: read each once now (the training set is read whole before the first step)
+        try:
+            load_image(f)
+        except ImageError as e:
+            raise UsageError(f"--val-set {cfg.val_set}: {e}") from None
+    return val_files
 
 
 class Interrupted(KeyboardInterrupt):
@@ -279,7 +299,7 @@ class Diverged(RuntimeError):
 
 
 def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None = None,
-        stop_after: int | None = None, overwrite: bool = False) -> dict:
+        stop_after: int | None = None, overwrite: bool = False, objective_settings: dict | None = None) -> dict:
     """Train; returns {"step", "losses" (per step, this process), "val_psnr", "weights" (path), "model"}.
     ``stop_after`` ends the run early at that step (after checkpointing), as an interruption would. SIGINT and
     SIGTERM end it after the current step, checkpointed (Interrupted); a non-finite loss ends it without
@@ -310,7 +330,7 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
     meta = dict(preset=cfg.preset, sigma=cfg.sigma, channels=model.channels, train=asdict(cfg) | {"world_size": world})
     start, losses = 0, []
     if resume:
-        state = load_checkpoint(resume, map_location=device)
+        state = load_training_checkpoint(resume, map_location=device)
         try:
             objective.load_state_dict(state["objective"])
         except (KeyError, RuntimeError) as e:
@@ -390,6 +410,7 @@ def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None
                 save_checkpoint(out / "checkpoint.pt", {
                     "objective": objective.state_dict(), "optimizer": optimizer_state,
                     "scheduler": scheduler_state, "step": done, "config": json.dumps(asdict(cfg)),
+                    "objective_settings": json.dumps(objective_settings or {}),
                     "rng_cpu": torch.get_rng_state()})
             if interrupted:
                 raise Interrupted(stop_request.name, done, out / "checkpoint.pt")

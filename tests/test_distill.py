@@ -1,5 +1,6 @@
 """HMDS: each feature loss on each backend against the reference (forward, gradients), FAKD memory scaling,
 pairing, and the wiring of the objective (frozen teacher, trained adapters and student)."""
+import json
 import subprocess
 import sys
 
@@ -168,3 +169,26 @@ def test_float64_matches_the_reference(backend, kind):
     assert_close(got, ref, 1e-12, 1e-10, f"{kind} value")
     for a, e, name in zip(torch.autograd.grad(got, (fs, ft)), torch.autograd.grad(ref, (fs64, ft64)), "st"):
         assert_close(a, e, 1e-12, 1e-9, f"{kind} grad f{name}")
+
+
+def test_a_resumed_distillation_keeps_its_objective(tmp_path, capsys):
+    """The HMDS settings travel in the checkpoint: a resume without them continues the same objective, and a
+    flag that would change it is refused in one line."""
+    from mdrn_fast.cli import main
+    from mdrn_fast.weights_file import save_weights
+
+    folder = random_gray_pngs(tmp_path / "imgs", 2, (32, 32))
+    teacher = str(save_weights(tmp_path / "t.safetensors", MDRN(channels=12, blocks=4, backend="torch"), preset="t"))
+    common = ["--train-set", str(folder), "--val-images", "0", "--patch", "16", "--batch", "2", "--workers", "0",
+              "--backend", "torch", "--preset", "mdrn-tiny", "--overrides", '{"channels": 8, "blocks": 2}']
+    out = str(tmp_path / "run")
+    assert main(["distill", "--teacher", teacher, "--strategy", "D", "--loss", "at", "--weight", "0.5",
+                 "--sigma-teacher", "25", "--steps", "2", "--out", out] + common) == 0
+    capsys.readouterr()
+    assert main(["distill", "--teacher", teacher, "--resume", out, "--steps", "3"]) == 0
+    assert "HMDS-D:" in capsys.readouterr().out
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert json.loads(state["objective_settings"]) == dict(strategy="D", loss="at", weight=0.5, sigma_teacher=25.0)
+    assert main(["distill", "--teacher", teacher, "--resume", out, "--steps", "4", "--strategy", "A"]) == 2
+    err = capsys.readouterr().err
+    assert "the run was distilled with --strategy D, not A" in err and err.count("\n") == 1, err

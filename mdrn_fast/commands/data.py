@@ -25,13 +25,20 @@ def run(args) -> int:
     if args.action == "list":
         print(f"data folder: {root}")
         print(f"| set | files | MB | here | what | source |\n|---|---|---|---|---|---|")
+        incomplete = []
         for name, entry in MANIFEST.items():
             have, total = status(name, root, verify=args.verify)
             mb = sum(f[2] for f in entry["files"]) / 1e6
             here = "yes" if have == total else f"{have} of {total}" if have else "no"
+            if have != total:
+                incomplete.append(name)
             print(f"| {name} | {total} | {mb:.1f} | {here} | {entry['about']} | "
                   f"github.com/{entry['repo']} @ {entry['commit'][:7]} |")
-        print(f"\nmissing sets: `mdrn-fast data fetch SET...` (into {folder('Set12', root).parent.parent})")
+        if incomplete:
+            print(f"\nmissing: `mdrn-fast data fetch {' '.join(incomplete)}` (into "
+                  f"{folder('Set12', root).parent.parent})")
+        else:
+            print("\nevery set is here" + (" and verified" if args.verify else ""))
         return 0
     unknown = [s for s in args.sets if s not in MANIFEST]
     if unknown:

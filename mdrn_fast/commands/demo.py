@@ -13,8 +13,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--sigma", type=flags.sigma, default=25.0, help="the noise level added, on the 0-255 scale")
     parser.add_argument("--model", default="mdrn-base", type=flags.shipped_model, help="which shipped weights")
     parser.add_argument("--weights", type=flags.existing_file, help="a weight file instead of the shipped ones")
-    parser.add_argument("--backend", default="auto", type=flags.backend)
+    parser.add_argument("--backend", default="auto", type=flags.backend, help=flags.BACKEND_HELP)
     parser.add_argument("-o", "--out", default="demo.png", help="the PNG strip to write")
+    parser.add_argument("--overwrite", action="store_true", help="allow replacing an existing file")
 
 
 def _test_image(path):
@@ -48,17 +49,23 @@ def run(args) -> int:
 
     from pathlib import Path
 
+    from mdrn_fast.atomic import write_atomically
     from mdrn_fast.errors import UsageError, check_backend_on
 
     check_backend_on(args.backend, torch.device("cpu"))
     target = Path(args.out)
     if target.is_dir():
         raise UsageError(f"-o {target}: a folder; -o names the PNG file to write")
+    if target.exists() and not args.overwrite:
+        raise UsageError(f"-o {target} exists (pass --overwrite to replace it)")
     try:
         model = (load_weights(args.weights, backend=args.backend)[0] if args.weights
                  else load_chosen(args.model, args.sigma, False, args.backend))
     except FileNotFoundError as e:
         raise UsageError(f"{e}. Pass --weights FILE (e.g. from `mdrn-fast train`)") from None
+    if model.in_channels != 1:
+        raise UsageError(f"--weights {args.weights}: a color model; the demo shows a gray image (pass a gray model, "
+                         "or score color ones with `mdrn-fast eval --set CBSD68`)")
     clean, name = _test_image(args.image)
     x = torch.from_numpy(clean.transpose(2, 0, 1).copy())[None]
     y = noisy_version(x, args.sigma, seed=0)
@@ -72,6 +79,9 @@ def run(args) -> int:
         strip.paste(Image.fromarray(im), (i * (w + 10), 24))
         draw.text((i * (w + 10) + 4, 6), label, fill=0)
     target.parent.mkdir(parents=True, exist_ok=True)
-    strip.save(target, format="PNG")
+    try:
+        write_atomically(target, lambda tmp: strip.save(tmp, format="PNG"), overwrite=args.overwrite)
+    except FileExistsError:
+        raise UsageError(f"-o {target} was written by another process meanwhile; kept it") from None
     print(f"{name}, sigma {args.sigma:g}: noisy {p_noisy:.2f} dB -> denoised {p_out:.2f} dB; wrote {args.out}")
     return 0

@@ -24,7 +24,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--weights", type=flags.existing_file,
                         help="a weight file instead of the shipped ones (--sigma is then ignored)")
     add_tiling_arguments(parser)
-    parser.add_argument("--backend", default="auto", type=flags.backend)
+    parser.add_argument("--backend", default="auto", type=flags.backend, help=flags.BACKEND_HELP)
     parser.add_argument("--device", default="auto", type=flags.device, help="auto (a GPU if present), cpu or cuda")
     parser.add_argument("--overwrite", action="store_true", help="allow writing over existing files (inputs too)")
 
@@ -47,6 +47,7 @@ def add_tiling_arguments(parser) -> None:
 def parse_bytes(text: str) -> int:
     """"1G", "512M", "2.5G", "1000000" -> bytes."""
     import argparse
+    import math
 
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
     t = str(text).strip().upper().removesuffix("B").removesuffix("I")
@@ -54,6 +55,8 @@ def parse_bytes(text: str) -> int:
         value = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a size such as 512M or 2G, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a size such as 512M or 2G, got {text!r}")
     if value < 1 << 20:
         raise argparse.ArgumentTypeError(f"{text}: at least 1M is needed")
     return int(value)

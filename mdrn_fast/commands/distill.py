@@ -12,13 +12,35 @@ def add_arguments(parser) -> None:
     add_training_arguments(parser)
     parser.add_argument("--teacher", required=True, type=flags.existing_file,
                         help="teacher weight file (mdrn-fast train's model.safetensors)")
-    parser.add_argument("--strategy", type=flags.choice("A", "D"), default="A",
+    # defaults applied in run(), after a resumed run's own settings: None here means "not given"
+    parser.add_argument("--strategy", type=flags.choice("A", "D"),
                         help="A: heterogeneous architecture, same input; D: teacher trained at lower noise, "
-                             "fed the clean image with its own noise")
+                             "fed the clean image with its own noise (default: A)")
     parser.add_argument("--loss", type=flags.choice("l1", "l2", "at", "fakd"), help="default: fakd for A, l1 for D")
-    parser.add_argument("--weight", type=flags.number(0), default=1.0, help="lambda, the weight of the feature loss")
-    parser.add_argument("--sigma-teacher", type=flags.sigma, default=15.0,
-                        help="strategy D: the teacher's noise level")
+    parser.add_argument("--weight", type=flags.number(0), help="lambda, the weight of the feature loss (default: 1.0)")
+    parser.add_argument("--sigma-teacher", type=flags.sigma,
+                        help="strategy D: the teacher's noise level (default: 15.0)")
+
+
+DEFAULTS = dict(strategy="A", loss=None, weight=1.0, sigma_teacher=15.0)  # loss None: the strategy's own
+
+
+def objective_settings(args, checkpoint: str | None) -> dict:
+    """The HMDS settings: a resumed run's own (kept in its checkpoint), else the flags, else DEFAULTS. A flag
+    that would change a resumed run's objective is refused in one line naming it."""
+    import json
+
+    from mdrn_fast.checkpoint import load_training_checkpoint
+    from mdrn_fast.errors import UsageError
+
+    saved = json.loads(load_training_checkpoint(checkpoint).get("objective_settings", "{}")) if checkpoint else {}
+    given = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
+    for k, v in given.items():
+        if k in saved and saved[k] != v:
+            flag = "--" + k.replace("_", "-")
+            raise UsageError(f"--resume {args.resume}: the run was distilled with {flag} {saved[k]}, not {v}; a "
+                             f"resumed run keeps its objective (drop {flag}, or start a new run with --out)")
+    return DEFAULTS | {k: v for k, v in saved.items() if k in DEFAULTS} | given
 
 
 def run(args) -> int:
@@ -32,13 +54,17 @@ def run(args) -> int:
     from .train import config_from_args, resume_path, train_and_report
 
     cfg = config_from_args(args)
+    settings = objective_settings(args, resume_path(args))
     teacher, meta = load_weights(args.teacher, backend=cfg.backend)
     student = build_model(cfg, load_init=not args.resume)
     if teacher.in_channels != student.in_channels:
         raise UsageError(f"--teacher has {teacher.in_channels} input channels, the student {student.in_channels}")
-    objective = HMDS(student, teacher, strategy=args.strategy, loss=args.loss, weight=args.weight,
-                     sigma_teacher=args.sigma_teacher, backend=cfg.backend)
-    print(f"HMDS-{args.strategy}: student {cfg.preset} (B={student.blocks}) <- teacher {meta.get('preset', '?')} "
-          f"(B={teacher.blocks}), pairs {objective.pairs}, loss {objective.loss_kind}, weight {args.weight}")
-    command = f"mdrn-fast distill --teacher {shlex.quote(args.teacher)}"
-    return train_and_report(cfg, command, objective=objective, resume=resume_path(args), overwrite=args.overwrite)
+    objective = HMDS(student, teacher, backend=cfg.backend, **settings)
+    settings["loss"] = objective.loss_kind  # the strategy's default resolved: a resumed run keeps it
+    print(f"HMDS-{settings['strategy']}: student {cfg.preset} (B={student.blocks}) <- teacher "
+          f"{meta.get('preset', '?')} (B={teacher.blocks}), pairs {objective.pairs}, loss {objective.loss_kind}, "
+          f"weight {settings['weight']}")
+    command = f"mdrn-fast distill --teacher {shlex.quote(args.teacher)} " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in settings.items())
+    return train_and_report(cfg, command, objective=objective, resume=resume_path(args), overwrite=args.overwrite,
+                            objective_settings=settings)

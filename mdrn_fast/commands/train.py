@@ -58,6 +58,9 @@ def resume_path(args) -> str | None:
         raise UsageError(f"--resume {args.resume}: no checkpoint there")
     if not path.is_file():
         raise UsageError(f"--resume {args.resume}: not a regular file (a FIFO, socket or device)")
+    if path.suffix == ".safetensors":
+        raise UsageError(f"--resume {args.resume}: a weights file, not a checkpoint; start a run from it with "
+                         f"--init {args.resume}")
     return str(path)
 
 
@@ -78,7 +81,7 @@ def check_same_model(resume: str, saved: dict, given: dict) -> None:
 def config_from_args(args):
     """The run's settings: a resumed run's own, then --config's, then the flags given (each one that changes a
     resumed run's setting is said)."""
-    from mdrn_fast.checkpoint import load_checkpoint
+    from mdrn_fast.checkpoint import load_training_checkpoint
     from mdrn_fast.errors import UsageError
     from mdrn_fast.train import TrainConfig, check_settings
 
@@ -88,7 +91,7 @@ def config_from_args(args):
     if checkpoint:
         from pathlib import Path
 
-        saved = json.loads(load_checkpoint(checkpoint).get("config", "{}"))
+        saved = json.loads(load_training_checkpoint(checkpoint)["config"])
         values = {k: v for k, v in saved.items() if k in names}
         values["out"] = str(Path(checkpoint).parent)  # the run's folder, wherever it is now
     if args.config:
