@@ -102,7 +102,7 @@ for s in 15 25 50; do
   [[ -f $WORK/sigma$s/model.safetensors ]] || continue
   for set in $SETS; do
     python3 -m mdrn_fast eval --weights "$WORK/sigma$s/model.safetensors" --set "$set" --sigma $s --gray \
-      --backend torch --device $DEVICE --json "$WORK/eval-$set-$s.json" >"$WORK/eval-$set-$s.log" 2>&1 &
+      --backend torch --device $DEVICE --json "$WORK/eval-$set-$s.json" --overwrite >"$WORK/eval-$set-$s.log" 2>&1 &
   done
 done
 wait
