@@ -30,7 +30,7 @@ from .errors import UsageError, check_backend_on, resolve_device
 from .evaluate import evaluate, summary
 from .images import ImageError, load_image
 from .models import mdrn
-from .models.mdrn import PRESETS, check_config
+from .models.mdrn import PRESETS, SHAPE_KEYS, check_config
 from .paths import dataset
 from .weights_file import load_into, save_weights
 
@@ -188,9 +188,10 @@ def build_model(cfg: TrainConfig, load_init: bool = True):
     try:
         # the shape within the limits a weight file is held to (LIMITS): a typo in --overrides must not try to
         # allocate hundreds of gigabytes
-        shape = dict(PRESETS[cfg.preset], in_channels=3 if cfg.color else 1) | cfg.overrides
-        check_config({k: v for k, v in shape.items() if k in ("in_channels", "channels", "blocks", "scales")})
-        model = mdrn(cfg.preset, in_channels=3 if cfg.color else 1, backend=cfg.backend, **cfg.overrides)
+        in_channels = 3 if cfg.color else 1
+        shape = dict(PRESETS[cfg.preset], in_channels=in_channels) | cfg.overrides
+        check_config({k: v for k, v in shape.items() if k in SHAPE_KEYS})
+        model = mdrn(cfg.preset, in_channels=in_channels, backend=cfg.backend, **cfg.overrides)
     except (TypeError, ValueError) as e:  # an unknown --overrides key, or a value out of range
         raise UsageError(f"--overrides {json.dumps(cfg.overrides)}: {e}") from None
     model.recompute = {"auto": "auto", "on": True, "off": False}[cfg.recompute]
@@ -267,8 +268,7 @@ def check_run_folder(cfg: TrainConfig, resume: str | None, overwrite: bool) -> N
     if not resume:
         raise UsageError(f"{out} already holds a run ({', '.join(found)}): continue it with --resume "
                          f"{out / 'checkpoint.pt'}, start over with --overwrite, or pick another --out")
-    source = Path(resume) if Path(resume).is_dir() else Path(resume).parent
-    if source.resolve() != out.resolve():
+    if Path(resume).parent.resolve() != out.resolve():  # resume: the checkpoint file
         raise UsageError(f"--out {out} already holds another run ({', '.join(found)}); resuming {resume} there "
                          "would replace it: pass --overwrite, or pick another --out")
 
@@ -301,6 +301,8 @@ class Diverged(RuntimeError):
 def run(cfg: TrainConfig, objective: nn.Module | None = None, resume: str | None = None,
         stop_after: int | None = None, overwrite: bool = False, objective_settings: dict | None = None) -> dict:
     """Train; returns {"step", "losses" (per step, this process), "val_psnr", "weights" (path), "model"}.
+    ``resume``: the checkpoint file to continue from; ``objective_settings``: the objective's settings (JSON
+    values), kept in every checkpoint for a resumed run to read back (mdrn-fast distill does).
     ``stop_after`` ends the run early at that step (after checkpointing), as an interruption would. SIGINT and
     SIGTERM end it after the current step, checkpointed (Interrupted); a non-finite loss ends it without
     replacing the last good checkpoint (Diverged). The final weights are written before the final checkpoint

@@ -25,15 +25,14 @@ def add_arguments(parser) -> None:
 DEFAULTS = dict(strategy="A", loss=None, weight=1.0, sigma_teacher=15.0)  # loss None: the strategy's own
 
 
-def objective_settings(args, checkpoint: str | None) -> dict:
-    """The HMDS settings: a resumed run's own (kept in its checkpoint), else the flags, else DEFAULTS. A flag
-    that would change a resumed run's objective is refused in one line naming it."""
+def objective_settings(args, state: dict | None) -> dict:
+    """The HMDS settings: a resumed run's own (kept in its checkpoint, ``state``), else the flags, else DEFAULTS.
+    A flag that would change a resumed run's objective is refused in one line naming it."""
     import json
 
-    from mdrn_fast.checkpoint import load_training_checkpoint
     from mdrn_fast.errors import UsageError
 
-    saved = json.loads(load_training_checkpoint(checkpoint).get("objective_settings", "{}")) if checkpoint else {}
+    saved = json.loads(state.get("objective_settings", "{}")) if state else {}
     given = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
     for k, v in given.items():
         if k in saved and saved[k] != v:
@@ -51,10 +50,11 @@ def run(args) -> int:
     from mdrn_fast.train import build_model
     from mdrn_fast.weights_file import load_weights
 
-    from .train import config_from_args, resume_path, train_and_report
+    from .train import config_from_args, resume_path, resumed_checkpoint, train_and_report
 
-    cfg = config_from_args(args)
-    settings = objective_settings(args, resume_path(args))
+    state = resumed_checkpoint(args)
+    cfg = config_from_args(args, state)
+    settings = objective_settings(args, state)
     teacher, meta = load_weights(args.teacher, backend=cfg.backend)
     student = build_model(cfg, load_init=not args.resume)
     if teacher.in_channels != student.in_channels:

@@ -73,7 +73,7 @@ def save_targets(save: str, files, overwrite: bool) -> dict:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(f"--save {save}: cannot create this folder ({e.strerror})") from None
-    targets = {Path(f): folder / name for f, name in output_names([Path(f) for f in files]).items()}
+    targets = {f: folder / name for f, name in output_names([Path(f) for f in files]).items()}
     taken = [t for t in targets.values() if t.exists()]
     if taken and not overwrite:
         raise UsageError(f"--save {save}: {taken[0].name} exists" + (f" (and {len(taken) - 1} more)" if len(taken) > 1

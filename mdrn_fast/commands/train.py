@@ -78,10 +78,17 @@ def check_same_model(resume: str, saved: dict, given: dict) -> None:
                              "start a new run with another --out)")
 
 
-def config_from_args(args):
-    """The run's settings: a resumed run's own, then --config's, then the flags given (each one that changes a
-    resumed run's setting is said)."""
+def resumed_checkpoint(args) -> dict | None:
+    """The training checkpoint --resume names, read once for the command (None without --resume)."""
     from mdrn_fast.checkpoint import load_training_checkpoint
+
+    checkpoint = resume_path(args)
+    return load_training_checkpoint(checkpoint) if checkpoint else None
+
+
+def config_from_args(args, state: dict | None):
+    """The run's settings: a resumed run's own (``state``: resumed_checkpoint), then --config's, then the flags
+    given (each one that changes a resumed run's setting is said)."""
     from mdrn_fast.errors import UsageError
     from mdrn_fast.train import TrainConfig, check_settings
 
@@ -91,7 +98,7 @@ def config_from_args(args):
     if checkpoint:
         from pathlib import Path
 
-        saved = json.loads(load_training_checkpoint(checkpoint)["config"])
+        saved = json.loads(state["config"])
         values = {k: v for k, v in saved.items() if k in names}
         values["out"] = str(Path(checkpoint).parent)  # the run's folder, wherever it is now
     if args.config:
@@ -122,8 +129,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    return train_and_report(config_from_args(args), "mdrn-fast train", resume=resume_path(args),
-                            overwrite=args.overwrite)
+    return train_and_report(config_from_args(args, resumed_checkpoint(args)), "mdrn-fast train",
+                            resume=resume_path(args), overwrite=args.overwrite)
 
 
 def train_and_report(cfg, command: str, **kwargs) -> int:

@@ -23,6 +23,7 @@ ATTENTION_REDUCTION = 4
 # what a configuration read from a file (weights, checkpoint) may ask for: 4x the largest preset's width, 32x its
 # depth, 20x its parameters (mdrn-large: 2.5 M), so that a crafted file cannot make the loader build gigabytes
 LIMITS = dict(channels=256, blocks=256, scales=4, scale=16, parameters=50_000_000)
+SHAPE_KEYS = ("in_channels", "channels", "blocks", "scales")  # MDRN's arguments that fix its tensors' shapes
 
 
 def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
@@ -115,8 +116,7 @@ def check_config(config) -> dict:
     keyword arguments. ValueError says what is wrong."""
     if not isinstance(config, dict):
         raise ValueError(f"config: expected a JSON object, got {type(config).__name__}")
-    keys = {"in_channels", "channels", "blocks", "scales"}
-    if set(config) - keys or {"channels", "blocks"} - set(config):
+    if set(config) - set(SHAPE_KEYS) or {"channels", "blocks"} - set(config):
         raise ValueError(f"config keys {sorted(config)}: expected channels, blocks and optionally in_channels, scales")
     out = dict(in_channels=config.get("in_channels", 1), channels=config["channels"], blocks=config["blocks"],
                scales=config.get("scales", (2, 4)))
